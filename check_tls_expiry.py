@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""check_tls_expiry: warn before any certificate in a TLS endpoint's chain expires, breaks trust or misnames.
+
+The single entry point. It only parses the command line and wires the layers together:
+acquire (plugin.tls / plugin.files) -> evaluate (plugin.evaluate) -> present (plugin.nagios).
+``main(argv=None)`` returns the exit code, so tests can run the whole plugin in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from typing import NoReturn
+
+from plugin import __version__
+from plugin.errors import BackstopTimeout, CheckError, UsageError
+from plugin.sanitize import clean
+from plugin.status import Status
+from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, parse_threshold
+
+__all__ = ["main", "build_parser"]
+
+NAME = "TLS_EXPIRY"
+DEFAULT_TIMEOUT = 10.0
+# The whole-run safety net fires this long after the -t budget: every network phase has its own timeout
+# inside the budget, so reaching it means something unexpected hung.
+BACKSTOP_GRACE = 0.5
+
+DESCRIPTION = """\
+Check the certificate chain a TLS endpoint presents: verify it, match the host
+name, and alarm before any certificate that clients depend on (leaf,
+intermediates and the trust anchor) expires.
+"""
+
+EPILOG = """\
+thresholds:
+  -w/-c alarm when the time left on a certificate falls below T: days (30,
+  30:, 2.5 or 30d), hours (12h) or percent of that certificate's own lifetime
+  (25%). A comma list alarms only when the time left is below every bound,
+  i.e. below the smallest. With the defaults a 90-day certificate warns at
+  22.5 days left, a 1-year one at 30 days, and a 6-day one at 1.5 days.
+
+exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage error, unreadable
+  input, internal error). Network failures are CRITICAL.
+
+examples:
+  check_tls_expiry -H www.example.com
+  check_tls_expiry -H www.example.com -I 192.0.2.10 -w 21d,20% -c 7d
+  check_tls_expiry -H nas.internal --cafile /etc/ssl/private-ca.pem
+  check_tls_expiry --file /etc/ssl/certs/ssl-cert-snakeoil.pem
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that follows the plugin API: usage errors, --help and --version exit 3, all on stdout."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stdout.write(message)
+        raise SystemExit(Status.UNKNOWN)
+
+    def print_help(self, file: object = None) -> None:
+        super().print_help(sys.stdout)
+
+
+def _threshold(text: str) -> Threshold:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 3600")
+    return value
+
+
+def _escaped(text: str) -> str:
+    return text.replace("%", "%%")  # argparse %-formats help strings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="check_tls_expiry",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    where = parser.add_argument_group("endpoint")
+    where.add_argument("-H", "--host", metavar="NAME",
+                       help="DNS name or IP address of the endpoint; used to connect, for SNI and to verify the "
+                            "certificate's name. Unicode names are sent as IDNA A-labels.")
+    where.add_argument("-I", "--address", metavar="ADDR",
+                       help="connect to this address instead of resolving --host; SNI and name verification still "
+                            "use the host name")
+    where.add_argument("-p", "--port", metavar="N", default="443", help="TCP port (default: 443)")
+    where.add_argument("--sni", metavar="NAME",
+                       help="server name to send in SNI and to verify, instead of --host")
+    family = where.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=socket.AF_INET,
+                        default=socket.AF_UNSPEC, help="connect over IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6,
+                        help="connect over IPv6 only")
+    where.add_argument("--file", metavar="PATH",
+                       help="check a PEM bundle (a chain) or DER certificate file instead of an endpoint; with "
+                            "--host the name is verified too")
+
+    what = parser.add_argument_group("thresholds and trust")
+    what.add_argument("-w", "--warning", metavar="T", type=_threshold, default=parse_threshold(DEFAULT_WARNING),
+                      help=f"warn when the time left falls below T (default: {_escaped(DEFAULT_WARNING)})")
+    what.add_argument("-c", "--critical", metavar="T", type=_threshold, default=parse_threshold(DEFAULT_CRITICAL),
+                      help=f"critical when the time left falls below T (default: {_escaped(DEFAULT_CRITICAL)})")
+    what.add_argument("--cafile", metavar="FILE", help="trust the CA certificates in this PEM file instead of the "
+                                                       "system store")
+    what.add_argument("--capath", metavar="DIR", help="trust the CA certificates in this hashed directory "
+                                                      "(c_rehash) instead of the system store")
+    what.add_argument("--ignore-trust", action="store_true",
+                      help="do not alarm when the chain is not trusted (self-signed or private CA); expiry and the "
+                           "host name are still checked. Prefer --cafile with your private CA where you can.")
+
+    run = parser.add_argument_group("running")
+    run.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=DEFAULT_TIMEOUT,
+                     help=f"seconds for the whole check: resolution, connect and handshake (default: "
+                          f"{DEFAULT_TIMEOUT:g})")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="-v: list every certificate; -vv: connection details; -vvv: debug, with tracebacks")
+    run.add_argument("-V", "--version", action="version", version=f"check_tls_expiry {__version__}")
+    return parser
+
+
+def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    options = parser.parse_args(argv)
+    if options.file is None and options.host is None:
+        raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
+    if options.file is not None:
+        network_only = [flag for flag, value in (("--address", options.address), ("--sni", options.sni))
+                        if value is not None]
+        network_only += [flag for flag, value in (("--cafile", options.cafile), ("--capath", options.capath))
+                         if value is not None]
+        if options.family != socket.AF_UNSPEC:
+            network_only.append("-4/-6")
+        if network_only:
+            raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect "
+                             "or check trust)")
+    if options.ignore_trust and (options.cafile or options.capath):
+        raise UsageError("--ignore-trust and --cafile/--capath contradict each other")
+    if options.warning.absolute and options.critical.absolute:
+        if options.warning.limit(1.0) < options.critical.limit(1.0):
+            raise UsageError(f"the warning threshold ({options.warning}) is below the critical one "
+                             f"({options.critical}); it would never fire")
+    return options
+
+
+def _print_usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    sys.stdout.write(f"{NAME} UNKNOWN - {clean(message, 300)}\n{parser.format_usage()}")
+    return int(Status.UNKNOWN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one check and print its result; return the exit code (0-3)."""
+    _tolerant_stdout()
+    parser = build_parser()
+    try:
+        options = _options(parser, argv)
+        check, endpoint = _assemble(options)
+    except UsageError as exc:
+        return _print_usage_error(parser, exc.message)
+    except SystemExit as exc:  # --help / --version: already printed
+        return int(exc.code) if isinstance(exc.code, int) else int(Status.UNKNOWN)
+
+    from plugin.nagios import render
+
+    try:
+        with _backstop(options.timeout + BACKSTOP_GRACE):
+            text, code = render(check, options.verbose)
+    except BackstopTimeout as exc:
+        text, code = f"{NAME} UNKNOWN - {endpoint}: {exc.message}\n", int(Status.UNKNOWN)
+    except Exception as exc:  # noqa: BLE001 - the plugin contract: never a traceback, always a status line
+        text = f"{NAME} UNKNOWN - {endpoint}: internal error: {clean(f'{type(exc).__name__}: {exc}', 200)}\n"
+        if options.verbose >= 3:
+            import traceback
+
+            text += traceback.format_exc()
+        code = int(Status.UNKNOWN)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return code
+
+
+def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """Validate the target and build the nagiosplugin Check; raises UsageError for bad input."""
+    from datetime import datetime, timezone
+
+    from plugin.budget import Budget
+    from plugin.evaluate import Evaluation, Policy, evaluate
+    from plugin.nagios import build_check
+    from plugin.target import Target, parse_host, parse_port
+
+    if options.file is not None:
+        from plugin.files import load_file
+
+        name = parse_host(options.host) if options.host is not None else None
+        endpoint = clean(options.file, 120)
+
+        def run() -> Evaluation:
+            presented = load_file(options.file)
+            return evaluate(presented, Policy(options.warning, options.critical, name), datetime.now(timezone.utc))
+    else:
+        target = Target.build(options.host, parse_port(options.port), address=options.address, sni=options.sni,
+                              family=options.family)
+        endpoint = target.endpoint
+        budget = Budget(options.timeout)
+
+        def run() -> Evaluation:
+            from plugin.tls import Trust, fetch
+
+            trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
+            presented = fetch(target, trust, budget)
+            return evaluate(presented, Policy(options.warning, options.critical, target.verify),
+                            datetime.now(timezone.utc))
+
+    return build_check(endpoint, run), endpoint
+
+
+class _backstop:
+    """Raise BackstopTimeout if the block runs longer than ``seconds`` (SIGALRM; sub-second via setitimer)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def _fire(self, signum: int, frame: object) -> None:
+        raise BackstopTimeout(f"the check did not finish within its {self.seconds - BACKSTOP_GRACE:g}s timeout")
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self._armed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        if self._armed:
+            self._previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._armed:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+
+def _tolerant_stdout() -> None:
+    """Never die on printing: a certificate may carry text that the locale's encoding cannot represent."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
+
+
+def run() -> NoReturn:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,68 @@
+"""The one place that knows how library and interpreter versions differ.
+
+Supported floors: Python 3.10 (private ``_sslobj.get_unverified_chain``; public from 3.13) and cryptography 38
+(Debian 12: no ``not_valid_after_utc`` before 42, no ``verify_directly_issued_by`` before 40).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
+
+    from cryptography import x509
+
+__all__ = ["not_valid_before", "not_valid_after", "directly_issued_by", "presented_chain", "verified_chain"]
+
+
+def not_valid_before(cert: x509.Certificate) -> datetime:
+    if hasattr(cert, "not_valid_before_utc"):
+        return cert.not_valid_before_utc
+    return cert.not_valid_before.replace(tzinfo=timezone.utc)
+
+
+def not_valid_after(cert: x509.Certificate) -> datetime:
+    if hasattr(cert, "not_valid_after_utc"):
+        return cert.not_valid_after_utc
+    return cert.not_valid_after.replace(tzinfo=timezone.utc)
+
+
+def directly_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """True when ``parent``'s name and key issued ``child`` (signature checked where cryptography can)."""
+    if child.issuer != parent.subject:
+        return False
+    check = getattr(child, "verify_directly_issued_by", None)
+    if check is None:  # cryptography < 40: the name match is all we can say
+        return True
+    try:
+        check(parent)
+    except Exception:  # noqa: BLE001 - InvalidSignature, ValueError, TypeError (unsupported key): not issued by it
+        return False
+    return True
+
+
+def _der_list(chain: Any) -> tuple[bytes, ...]:
+    if not chain:
+        return ()
+    if isinstance(chain[0], bytes):
+        return tuple(chain)
+    import _ssl  # _ssl.Certificate.public_bytes needs the DER constant, which ``ssl`` does not re-export
+
+    return tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in chain)
+
+
+def presented_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
+    """The certificates the server sent, in order, as DER (works under CERT_NONE too)."""
+    if sys.version_info >= (3, 13):
+        return _der_list(sock.get_unverified_chain())
+    return _der_list(sock._sslobj.get_unverified_chain())  # type: ignore[union-attr]  # public only from 3.13
+
+
+def verified_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
+    """OpenSSL's verified path, leaf to trust anchor; only meaningful after a verifying handshake succeeded."""
+    if sys.version_info >= (3, 13):
+        return _der_list(sock.get_verified_chain())
+    return _der_list(sock._sslobj.get_verified_chain())  # type: ignore[union-attr]

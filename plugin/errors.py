@@ -1,0 +1,64 @@
+"""The project's one small error hierarchy.
+
+Every error carries the Nagios state it stands for and a message that is a complete operator sentence, because
+the message becomes the status line. Library and OS errors are translated into these where the network or the
+file system is touched (``tls``, ``files``), never further up.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .status import Status
+
+__all__ = [
+    "CheckError",
+    "UsageError",
+    "InputError",
+    "NetworkError",
+    "PhaseTimeout",
+    "CertificateFileError",
+    "BackstopTimeout",
+]
+
+
+class CheckError(Exception):
+    """Base class: something stopped the check; ``status`` says how the operator should see it."""
+
+    status: ClassVar[Status] = Status.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(CheckError):
+    """The command line is wrong. Exit 3 with the usage text."""
+
+
+class InputError(CheckError):
+    """A local input the plugin was pointed at (a trust store, a certificate file) cannot be read."""
+
+
+class NetworkError(CheckError):
+    """Resolution, connection or handshake failed: outside the plugin's control, so CRITICAL."""
+
+    status = Status.CRITICAL
+
+
+class PhaseTimeout(NetworkError):
+    """A network phase used up what was left of the ``-t`` budget."""
+
+    def __init__(self, phase: str, budget: float) -> None:
+        super().__init__(f"timed out during {phase} (the {budget:g}s timeout ran out)")
+        self.phase = phase
+
+
+class CertificateFileError(CheckError):
+    """A certificate file was read but holds no usable certificate: what it would serve is broken."""
+
+    status = Status.CRITICAL
+
+
+class BackstopTimeout(CheckError):
+    """The whole-run safety net fired: something took longer than every phase's own timeout allowed."""

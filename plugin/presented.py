@@ -1,0 +1,41 @@
+"""What the acquire layer hands to evaluation: the certificates as they were presented, and OpenSSL's verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Verification", "Presented"]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """OpenSSL's view of the chain, taken in the handshake.
+
+    ``attempted`` is False when trust was not checked (``--ignore-trust``, file mode). ``code``/``message`` are
+    OpenSSL's X509 verify result when it failed; OpenSSL reports only the first error, so evaluation derives
+    expiry and name matching from the certificates themselves. ``hostname_checked`` is True when OpenSSL also
+    matched the name (a successful verifying handshake, or the mismatch code 62).
+    """
+
+    attempted: bool
+    ok: bool = False
+    code: int | None = None
+    message: str | None = None
+    hostname_checked: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Presented:
+    """One acquisition: DER certificates in the order they were sent (duplicates kept), and what verified.
+
+    ``verified_path`` is OpenSSL's verified chain, leaf first, ending at the trust anchor (which the server may
+    not have sent); it is empty when verification failed or was not attempted.
+    """
+
+    source: str
+    certificates: tuple[bytes, ...]
+    verification: Verification
+    verified_path: tuple[bytes, ...] = ()
+    tls_version: str | None = None
+    peer: str | None = None

@@ -1,0 +1,45 @@
+"""Make untrusted text (certificate fields, file names, library messages) safe to print.
+
+A certificate's subject, issuer or SAN is chosen by whoever made the certificate. Printed raw, a ``|`` would
+start fake perfdata and a newline would start a fake status or perfdata line. Everything that did not come from
+this program goes through :func:`clean` before it reaches any output mode.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["clean"]
+
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points, and the
+# Unicode line/paragraph separators, which some consumers treat as newlines.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# ``|`` separates perfdata in the plugin API; ``\`` is escaped so that an escape we write cannot be faked.
+_UNSAFE_CHARS = frozenset("|\\")
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def clean(text: str, limit: int = 80) -> str:
+    """Return ``text`` with every unsafe character escaped, cut to about ``limit`` characters.
+
+    Printable non-ASCII letters stay (``Bücher``), so honest Unicode names remain readable.
+    """
+    out = []
+    length = 0
+    for char in text:
+        if char in _UNSAFE_CHARS or (not char.isascii() and unicodedata.category(char) in _UNSAFE_CATEGORIES):
+            piece = _escape(char)
+        elif char.isascii() and not char.isprintable():
+            piece = _escape(char)
+        else:
+            piece = char
+        if length + len(piece) > limit:
+            out.append("...")
+            break
+        out.append(piece)
+        length += len(piece)
+    return "".join(out)

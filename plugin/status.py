@@ -1,0 +1,16 @@
+"""The four monitoring-plugin states, without importing nagiosplugin."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["Status"]
+
+
+class Status(enum.IntEnum):
+    """A Nagios service state; the value is the plugin's exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3

@@ -1,0 +1,236 @@
+"""Acquire: resolve, connect, handshake, and record what the server presented.
+
+Verification follows OpenSSL, in the handshake, the way the operator's own clients (curl, Postfix, psql) see it:
+a verifying handshake first; if OpenSSL rejects the chain, its verify code is kept and a second, non-verifying
+handshake fetches the chain so that it can still be reported. A healthy endpoint costs one handshake.
+
+Library and OS errors are translated into :mod:`plugin.errors` here and nowhere else. Every phase takes what is
+left of the one ``-t`` budget and names itself when it runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+
+from . import compat
+from .budget import Budget
+from .errors import InputError, NetworkError
+from .presented import Presented, Verification
+from .sanitize import clean
+from .target import Target
+
+__all__ = ["Trust", "fetch"]
+
+log = logging.getLogger(__name__)
+
+_HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
+# OpenSSL reasons meaning "what came back is not TLS at all".
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Where trust anchors come from. ``ignore`` skips the trust verdict (self-signed or private CA)."""
+
+    cafile: str | None = None
+    capath: str | None = None
+    ignore: bool = False
+
+
+def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
+    """Handshake with ``target`` and return what it presented, with OpenSSL's verdict."""
+    addresses = _resolve(target, budget)
+    if trust.ignore:
+        return _fetch_unverified(target, addresses, budget, Verification(attempted=False, reason="--ignore-trust"))
+    context = _verifying_context(trust)
+    with _connect(target, addresses, budget) as (sock, peer):
+        try:
+            tls = _handshake(context, sock, target, budget)
+        except ssl.SSLCertVerificationError as exc:
+            verdict = Verification(
+                attempted=True,
+                ok=False,
+                code=exc.verify_code,
+                message=exc.verify_message,
+                hostname_checked=exc.verify_code == 62,
+            )
+            log.info("OpenSSL rejected the chain: error %s: %s", exc.verify_code, exc.verify_message)
+        else:
+            with tls:
+                return Presented(
+                    source=target.endpoint,
+                    certificates=compat.presented_chain(tls),
+                    verification=Verification(attempted=True, ok=True, hostname_checked=True),
+                    verified_path=compat.verified_chain(tls),
+                    tls_version=tls.version(),
+                    peer=peer,
+                )
+    # OpenSSL stops at the first error it finds; fetch the whole chain so evaluation can say everything.
+    return _fetch_unverified(target, addresses, budget, verdict)
+
+
+def _fetch_unverified(
+    target: Target, addresses: list[tuple[int, tuple[object, ...]]], budget: Budget, verdict: Verification
+) -> Presented:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with _connect(target, addresses, budget) as (sock, peer):
+        with _handshake(context, sock, target, budget) as tls:
+            return Presented(
+                source=target.endpoint,
+                certificates=compat.presented_chain(tls),
+                verification=verdict,
+                tls_version=tls.version(),
+                peer=peer,
+            )
+
+
+def _verifying_context(trust: Trust) -> ssl.SSLContext:
+    # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
+    # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
+    if trust.cafile or trust.capath:
+        try:
+            context.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
+        except (OSError, ssl.SSLError) as exc:
+            where = f"--cafile {trust.cafile}" if trust.cafile else f"--capath {trust.capath}"
+            raise InputError(f"cannot load trust anchors from {clean(where)}: {clean(_reason(exc))}") from exc
+    else:
+        _load_system_trust(context)
+    return context
+
+
+def _load_system_trust(context: ssl.SSLContext) -> None:
+    """Use the system store, preferring the hashed directory: OpenSSL then reads only the roots it needs.
+
+    Parsing the whole bundle costs about 40 ms per run; the directory lookup is lazy. Distributions without hash
+    links (or an SSL_CERT_FILE override) get OpenSSL's default paths.
+    """
+    paths = ssl.get_default_verify_paths()
+    if paths.capath and not os.environ.get(paths.openssl_cafile_env):
+        try:
+            with os.scandir(paths.capath) as entries:
+                hashed = any(_HASH_LINK.match(entry.name) for entry in entries)
+        except OSError:
+            hashed = False
+        if hashed:
+            context.load_verify_locations(capath=paths.capath)
+            return
+    context.set_default_verify_paths()
+
+
+def _resolve(target: Target, budget: Budget) -> list[tuple[int, tuple[object, ...]]]:
+    host = target.connect
+    if host.ip is not None:
+        flags = socket.AI_NUMERICHOST
+        infos = socket.getaddrinfo(host.connect_text, target.port, target.family, socket.SOCK_STREAM, 0, flags)
+    else:
+        infos = _getaddrinfo_bounded(host.connect_text, target.port, target.family, budget)
+    addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+    if not addresses:
+        raise NetworkError(f"{host.display} has no address for the requested family")
+    return addresses
+
+
+def _getaddrinfo_bounded(host: str, port: int, family: int, budget: Budget) -> list[tuple]:  # type: ignore[type-arg]
+    """getaddrinfo in a helper thread: the C call cannot be interrupted, but we can stop waiting for it."""
+    import threading
+
+    outcome: list[object] = []
+
+    def work() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="resolve", daemon=True)
+    worker.start()
+    worker.join(budget.remaining("name resolution"))
+    if not outcome:
+        raise budget.expired("name resolution")
+    result = outcome[0]
+    if isinstance(result, socket.gaierror):
+        raise NetworkError(f"cannot resolve {host}: {clean(_reason(result))}") from result
+    if isinstance(result, OSError):
+        raise NetworkError(f"cannot resolve {host}: {clean(_reason(result))}") from result
+    return result  # type: ignore[return-value]
+
+
+class _connect:
+    """Context manager: a TCP connection to the first address that accepts; yields (socket, "addr:port")."""
+
+    def __init__(self, target: Target, addresses: list[tuple[int, tuple[object, ...]]], budget: Budget) -> None:
+        self.target = target
+        self.addresses = addresses
+        self.budget = budget
+        self.sock: socket.socket | None = None
+
+    def __enter__(self) -> tuple[socket.socket, str]:
+        errors: list[str] = []
+        for family, sockaddr in self.addresses:
+            peer = _peer_text(family, sockaddr)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.budget.remaining(f"connect to {peer}"))
+                sock.connect(sockaddr)
+            except TimeoutError as exc:
+                sock.close()
+                if len(self.addresses) == 1:
+                    raise self.budget.expired(f"connect to {peer}") from exc
+                errors.append(f"{peer} did not answer")
+            except OSError as exc:
+                sock.close()
+                refused = isinstance(exc, ConnectionRefusedError)
+                errors.append(f"{peer} refused the connection" if refused else f"{peer}: {_reason(exc)}")
+                log.info("connect to %s failed: %s", peer, exc)
+            else:
+                self.sock = sock
+                log.debug("connected to %s", peer)
+                return sock, peer
+        raise NetworkError(f"cannot connect: {clean('; '.join(errors), 200)}")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+def _peer_text(family: int, sockaddr: tuple[object, ...]) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+
+
+def _handshake(context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget) -> ssl.SSLSocket:
+    """Wrap and handshake; the ``ssl`` module bounds the whole handshake by the socket timeout it starts with."""
+    phase = "the TLS handshake"
+    sock.settimeout(budget.remaining(phase))
+    try:
+        return context.wrap_socket(sock, server_hostname=target.server_hostname)
+    except ssl.SSLCertVerificationError:
+        raise
+    except TimeoutError as exc:
+        raise budget.expired(phase) from exc
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError) as exc:
+        raise NetworkError("the server closed the connection during the TLS handshake") from exc
+    except ssl.SSLError as exc:
+        if exc.reason in _NOT_TLS:
+            raise NetworkError(f"the server does not speak TLS on this port ({_reason(exc)})") from exc
+        raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
+    except OSError as exc:
+        raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, stable description of an OS or OpenSSL error (no errno numbers, no file/line of OpenSSL)."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason.replace("_", " ").lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
