@@ -1,0 +1,314 @@
+"""Loopback peers for tests: a real TLS server and some hostile plain-TCP ones.
+
+* :func:`openssl_server` runs ``openssl s_server`` with a given leaf and chain.
+* :func:`silent_server`, :func:`closing_server` and :func:`banner_server` are
+  small threaded TCP servers that do not speak TLS.
+* :func:`refused_port` returns a port where nothing listens.
+
+Everything binds to ``127.0.0.1`` on an ephemeral port chosen by the kernel,
+so there is no port-picking race, and every context manager stops its
+process or threads and closes its sockets on exit, with bounded timeouts.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from pki import Issued, write_key, write_pem
+
+__all__ = [
+    "HOST",
+    "TLSServerFactory",
+    "banner_server",
+    "closing_server",
+    "openssl_server",
+    "refused_port",
+    "silent_server",
+]
+
+#: Address every server in this module listens on.
+HOST = "127.0.0.1"
+
+#: How long :func:`openssl_server` waits for ``s_server`` to start listening.
+STARTUP_TIMEOUT = 5.0
+
+#: How long teardown waits for a process or thread before giving up on it.
+SHUTDOWN_TIMEOUT = 5.0
+
+# What OpenSSL 3.0 s_server prints on stdout once it is listening, e.g.
+# "ACCEPT 127.0.0.1:40123" (or "ACCEPT [::1]:40123").  It is not printed
+# with -quiet.
+_ACCEPT_RE = re.compile(rb"^ACCEPT .*:(\d+)\r?$", re.MULTILINE)
+
+# Poll interval of the threaded servers; bounds how long teardown takes.
+_POLL = 0.02
+
+
+class TLSServerFactory(Protocol):
+    """Type of the ``tls_server`` fixture: start a server, return its port."""
+
+    def __call__(
+        self,
+        leaf: Issued,
+        chain: Sequence[Issued | x509.Certificate] = (),
+        extra_args: Sequence[str] = (),
+    ) -> int: ...
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(SHUTDOWN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(SHUTDOWN_TIMEOUT)
+
+
+def _wait_for_port(
+    proc: subprocess.Popen[bytes], cmd: Sequence[str], stdout_path: Path, stderr_path: Path
+) -> int:
+    """Wait for s_server's ACCEPT line, then check that the port answers."""
+
+    def fail(why: str) -> RuntimeError:
+        return RuntimeError(
+            f"openssl s_server {why}\n"
+            f"command: {shlex.join(cmd)}\n"
+            f"stdout: {_read_text(stdout_path)}\n"
+            f"stderr: {_read_text(stderr_path)}"
+        )
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    port: int | None = None
+    while port is None:
+        match = _ACCEPT_RE.search(stdout_path.read_bytes())
+        if match:
+            port = int(match.group(1))
+        elif proc.poll() is not None:
+            raise fail(f"exited with status {proc.returncode} before listening")
+        elif time.monotonic() > deadline:
+            raise fail(f"printed no ACCEPT line within {STARTUP_TIMEOUT}s")
+        else:
+            time.sleep(0.01)
+    # s_server prints ACCEPT after listen(), so this normally succeeds at once.
+    # The probe connection is harmless: s_server logs a failed handshake on
+    # stderr and goes on accepting.
+    while True:
+        try:
+            with socket.create_connection((HOST, port), timeout=1.0):
+                return port
+        except OSError as exc:
+            if proc.poll() is not None:
+                raise fail(f"exited with status {proc.returncode}") from exc
+            if time.monotonic() > deadline:
+                raise fail(f"does not accept connections on port {port}") from exc
+            time.sleep(0.01)
+
+
+@contextmanager
+def openssl_server(
+    tmp_path: Path,
+    leaf: Issued,
+    chain: Sequence[Issued | x509.Certificate] = (),
+    *,
+    extra_args: Sequence[str] = (),
+) -> Iterator[int]:
+    """Run ``openssl s_server -www`` on 127.0.0.1 presenting ``leaf`` + ``chain``.
+
+    Yields the TCP port.  ``chain`` is sent after the leaf, in the given order
+    (it is passed with ``-cert_chain``; a bundle given to ``-cert`` would only
+    send its first certificate).  ``extra_args`` are appended to the command
+    line, e.g. ``["-no_tls1_3"]``.
+
+    The server handles any number of sequential connections, one at a time
+    (a client that connects and then stalls blocks the next one).  Its files
+    and logs live in a fresh sub-directory of ``tmp_path``.  Raises
+    :class:`RuntimeError` (including the server's stderr) if it does not
+    start listening within :data:`STARTUP_TIMEOUT` seconds.  On exit the
+    process is terminated and reaped.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl binary not found on PATH")
+    workdir = Path(tempfile.mkdtemp(prefix="s_server-", dir=tmp_path))
+    cmd = [
+        openssl,
+        "s_server",
+        # Port 0: the kernel picks a free port and s_server reports it in its
+        # "ACCEPT host:port" line.  Hence no -quiet, which suppresses that line.
+        "-accept",
+        f"{HOST}:0",
+        "-cert",
+        str(write_pem(workdir / "leaf.pem", leaf)),
+        "-key",
+        str(write_key(workdir / "leaf.key", leaf)),
+        "-www",
+    ]
+    if chain:
+        cmd += ["-cert_chain", str(write_pem(workdir / "chain.pem", *chain))]
+    cmd += list(extra_args)
+    stdout_path = workdir / "stdout.log"
+    stderr_path = workdir / "stderr.log"
+    # Output goes to files, not pipes: nobody drains them while tests run, and
+    # a full pipe would block the server.
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir
+        )
+    try:
+        yield _wait_for_port(proc, cmd, stdout_path, stderr_path)
+    finally:
+        _stop_process(proc)
+
+
+def _drain(conn: socket.socket, stop: threading.Event) -> None:
+    """Read and discard until the peer closes or ``stop`` is set."""
+    conn.settimeout(_POLL)
+    while not stop.is_set():
+        try:
+            if not conn.recv(65536):
+                return
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
+@contextmanager
+def _tcp_server(handler: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
+    """Listen on 127.0.0.1:0 and run ``handler(conn, stop)`` in a thread per connection.
+
+    On exit: ``stop`` is set, the listener and every accepted connection are
+    closed, and all threads are joined.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, 0))
+    listener.listen(64)
+    listener.settimeout(_POLL)
+    port: int = listener.getsockname()[1]
+    stop = threading.Event()
+    lock = threading.Lock()
+    conns: list[socket.socket] = []
+    workers: list[threading.Thread] = []
+
+    def run(conn: socket.socket) -> None:
+        try:
+            handler(conn, stop)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            worker = threading.Thread(target=run, args=(conn,), daemon=True)
+            with lock:
+                if stop.is_set():
+                    conn.close()
+                    return
+                conns.append(conn)
+                workers.append(worker)
+            worker.start()
+
+    acceptor = threading.Thread(target=accept_loop, name=f"tcp-server-{port}", daemon=True)
+    acceptor.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        acceptor.join(SHUTDOWN_TIMEOUT)
+        listener.close()
+        with lock:
+            pending = list(workers)
+            sockets = list(conns)
+        for worker in pending:
+            worker.join(SHUTDOWN_TIMEOUT)
+        for conn in sockets:
+            conn.close()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """Accept TCP connections and never send a byte.
+
+    Whatever the client sends is read and discarded; connections are kept
+    open until the context exits (or the client closes).  Yields the port.
+    """
+    with _tcp_server(_drain) as port:
+        yield port
+
+
+@contextmanager
+def closing_server() -> Iterator[int]:
+    """Accept TCP connections and close them at once, sending nothing.
+
+    The server half-closes first (``shutdown(SHUT_WR)``, i.e. a FIN right
+    after accept) and only then reads the client's bytes until it closes, so
+    the client reliably sees a clean EOF rather than, depending on timing,
+    a connection reset.  Yields the port.
+    """
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        conn.shutdown(socket.SHUT_WR)
+        _drain(conn, stop)
+
+    with _tcp_server(handler) as port:
+        yield port
+
+
+@contextmanager
+def banner_server(data: bytes) -> Iterator[int]:
+    """A peer that does not speak TLS: send ``data`` on connect, then read and
+    discard until the client closes.
+
+    ``data`` is e.g. ``b"SSH-2.0-OpenSSH_9.2\\r\\n"`` or a complete HTTP
+    response.  Yields the port.
+    """
+
+    def handler(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(data)
+        _drain(conn, stop)
+
+    with _tcp_server(handler) as port:
+        yield port
+
+
+def refused_port() -> int:
+    """Return a port on 127.0.0.1 where nothing listens (connections are refused).
+
+    The kernel picks a free ephemeral port which is then released again;
+    another process could in principle take it, but ephemeral ports are
+    handed out round-robin, so reuse within a test is very unlikely.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+    return port
+

@@ -1,0 +1,66 @@
+"""Every usage error: exit 3, a `TLS_EXPIRY UNKNOWN - <sentence>` first line, then the usage, all on stdout."""
+
+from __future__ import annotations
+
+import pytest
+
+from check_tls_expiry import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give an endpoint with -H/--host"),
+        (["-H"], "-H/--host: expected one argument"),
+        (["-H", "localhost", "--bogus"], "unrecognized arguments: --bogus"),
+        (["-H", "localhost", "extra"], "unrecognized arguments: extra"),
+        (["--hos", "localhost"], "unrecognized arguments"),  # no silent abbreviations
+        (["-H", "localhost", "-p", "0"], "--port '0' is not a TCP port"),
+        (["-H", "localhost", "-p", "https"], "--port 'https' is not a TCP port"),
+        (["-H", "localhost", "-w", "abc"], "'abc' is not a threshold"),
+        (["-H", "localhost", "-c", "30x"], "'30x' is not a threshold"),
+        (["-H", "localhost", "-w", "150%"], "more than 100%"),
+        (["-H", "localhost", "-w", "10", "-c", "20"], "warning threshold (10d) is below the critical one (20d)"),
+        (["-H", "localhost", "-t", "0"], "not a number of seconds"),
+        (["-H", "localhost", "-t", "soon"], "not a number of seconds"),
+        (["-H", "localhost", "-4", "-6"], "not allowed with argument"),
+        (["-H", "localhost", "-6", "-I", "127.0.0.1"], "-6 conflicts with the IPv4 address 127.0.0.1"),
+        (["-H", "a..b"], "'a..b' is not a valid host name"),
+        (["-H", "☃.net"], "not a valid internationalised host name"),
+        (["-H", "localhost", "--sni", "bad name"], "--sni 'bad name' is not a valid host name"),
+        (["-H", "localhost", "-I", "not an address"], "--address 'not an address' is not a valid host name"),
+        (["--file", "x.pem", "-I", "127.0.0.1"], "--address cannot be used with --file"),
+        (["--file", "x.pem", "--cafile", "ca.pem"], "--cafile cannot be used with --file"),
+        (["--file", "x.pem", "-4"], "-4/-6 cannot be used with --file"),
+        (["-H", "localhost", "--ignore-trust", "--cafile", "ca.pem"], "contradict"),
+    ],
+)
+def test_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 3
+    out, err = capsys.readouterr()
+    first, _, rest = out.partition("\n")
+    assert first.startswith("TLS_EXPIRY UNKNOWN - ")
+    assert message in first
+    assert rest.startswith("usage: check_tls_expiry")
+    assert err == ""
+
+
+def test_help_exits_3_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 3
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: check_tls_expiry") and "--ignore-trust" in out and "30d,25%" in out
+    assert err == ""
+
+
+def test_version_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    from plugin import __version__
+
+    assert main(["-V"]) == 3
+    assert capsys.readouterr().out == f"check_tls_expiry {__version__}\n"
+
+
+def test_usage_fits_the_guidelines(capsys: pytest.CaptureFixture[str]) -> None:
+    main([])
+    usage = capsys.readouterr().out.split("\n", 1)[1]
+    lines = usage.splitlines()
+    assert len(lines) <= 23 and all(len(line) <= 80 for line in lines)
