@@ -6,6 +6,7 @@ Text fields are kept raw here; every output mode passes them through :func:`plug
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,7 +68,17 @@ def _cn(name: x509.Name) -> str | None:
 
 
 def parse_certificate(der: bytes) -> CertInfo:
-    """Parse one DER certificate; raise :class:`CertificateParseError` for anything cryptography rejects."""
+    """Parse one DER certificate; raise :class:`CertificateParseError` for anything cryptography rejects.
+
+    cryptography warns (on stderr) about oversized names and negative serials; a plugin must not write to
+    stderr (Zabbix merges it into the value), and such certificates are still worth reporting on.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _parse(der)
+
+
+def _parse(der: bytes) -> CertInfo:
     try:
         cert = x509.load_der_x509_certificate(der)
         try:
