@@ -120,7 +120,7 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
             findings.append(Finding(Status.CRITICAL, "the server sent no certificate"))
         return Evaluation(tuple(_sorted(findings)), (), None, _notes(presented, 0))
     leaf = parsed[0][1]
-    path = _path(presented, parsed)
+    path = _path(presented, parsed, now)
     on_path = {info.sha256 for _, info in path}
     extras = [(sent, info) for sent, info in parsed if info.sha256 not in on_path]
 
@@ -162,8 +162,14 @@ def _parse_sent(certificates: tuple[bytes, ...], findings: list[Finding]) -> lis
     return parsed
 
 
-def _path(presented: Presented, parsed: list[tuple[int, CertInfo]]) -> list[tuple[int | None, CertInfo]]:
-    """The chain that counts: OpenSSL's verified path if there is one, else issuer links among what was sent."""
+def _path(
+    presented: Presented, parsed: list[tuple[int, CertInfo]], now: datetime
+) -> list[tuple[int | None, CertInfo]]:
+    """The chain that counts: OpenSSL's verified path if there is one, else issuer links among what was sent.
+
+    Without a verified path, an issuer valid now is preferred over an expired one with the same name and key
+    (an old cross-sign), as OpenSSL's own chain building does.
+    """
     by_digest: dict[str, tuple[int | None, CertInfo]] = {info.sha256: (sent, info) for sent, info in parsed}
     if presented.verified_path:
         try:
@@ -176,9 +182,10 @@ def _path(presented: Presented, parsed: list[tuple[int, CertInfo]]) -> list[tupl
     pool = list(parsed[1:])
     while not path[-1][1].self_issued:
         child = path[-1][1]
-        parent = next((item for item in pool if directly_issued_by(child.cert, item[1].cert)), None)
-        if parent is None:
+        candidates = [item for item in pool if directly_issued_by(child.cert, item[1].cert)]
+        if not candidates:
             break
+        parent = min(candidates, key=lambda item: not item[1].not_before <= now <= item[1].not_after)
         path.append(parent)
         pool.remove(parent)
     return path
