@@ -14,12 +14,12 @@ import sys
 from typing import NoReturn
 
 from plugin import __version__
-from plugin.errors import BackstopTimeout, CheckError, UsageError
+from plugin.errors import BackstopTimeout, UsageError
 from plugin.sanitize import clean
 from plugin.status import Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, parse_threshold
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 NAME = "TLS_EXPIRY"
 DEFAULT_TIMEOUT = 10.0
@@ -154,10 +154,10 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
                              "or check trust)")
     if options.ignore_trust and (options.cafile or options.capath):
         raise UsageError("--ignore-trust and --cafile/--capath contradict each other")
-    if options.warning.absolute and options.critical.absolute:
-        if options.warning.limit(1.0) < options.critical.limit(1.0):
-            raise UsageError(f"the warning threshold ({options.warning}) is below the critical one "
-                             f"({options.critical}); it would never fire")
+    both_absolute = options.warning.absolute and options.critical.absolute
+    if both_absolute and options.warning.limit(1.0) < options.critical.limit(1.0):
+        raise UsageError(f"the warning threshold ({options.warning}) is below the critical one "
+                         f"({options.critical}); it would never fire")
     return options
 
 

@@ -45,6 +45,13 @@ class CertInfo:
         return self.cert.subject == self.cert.issuer
 
     @property
+    def is_ca(self) -> bool:
+        try:
+            return bool(self.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        except (x509.ExtensionNotFound, ValueError):
+            return False
+
+    @property
     def short_name(self) -> str:
         """The subject CN, or the whole subject when there is no CN."""
         return self.subject_cn if self.subject_cn is not None else (self.subject or "(empty subject)")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-__all__ = ["not_valid_before", "not_valid_after", "directly_issued_by", "presented_chain", "verified_chain"]
+__all__ = ["directly_issued_by", "not_valid_after", "not_valid_before", "presented_chain", "verified_chain"]
 
 
 def not_valid_before(cert: x509.Certificate) -> datetime:
@@ -58,11 +58,11 @@ def presented_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
     """The certificates the server sent, in order, as DER (works under CERT_NONE too)."""
     if sys.version_info >= (3, 13):
         return _der_list(sock.get_unverified_chain())
-    return _der_list(sock._sslobj.get_unverified_chain())  # type: ignore[union-attr]  # public only from 3.13
+    return _der_list(sock._sslobj.get_unverified_chain())  # type: ignore[attr-defined]  # public only from 3.13
 
 
 def verified_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
     """OpenSSL's verified path, leaf to trust anchor; only meaningful after a verifying handshake succeeded."""
     if sys.version_info >= (3, 13):
         return _der_list(sock.get_verified_chain())
-    return _der_list(sock._sslobj.get_verified_chain())  # type: ignore[union-attr]
+    return _der_list(sock._sslobj.get_verified_chain())  # type: ignore[attr-defined]

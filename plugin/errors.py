@@ -12,13 +12,13 @@ from typing import ClassVar
 from .status import Status
 
 __all__ = [
+    "BackstopTimeout",
+    "CertificateFileError",
     "CheckError",
-    "UsageError",
     "InputError",
     "NetworkError",
     "PhaseTimeout",
-    "CertificateFileError",
-    "BackstopTimeout",
+    "UsageError",
 ]
 
 

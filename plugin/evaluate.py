@@ -24,7 +24,7 @@ from .status import Status
 from .target import HostName
 from .thresholds import Threshold
 
-__all__ = ["Policy", "Finding", "CertRow", "Evaluation", "evaluate", "format_days"]
+__all__ = ["CertRow", "Evaluation", "Finding", "Policy", "evaluate", "format_days"]
 
 DAY = 86400.0
 # How many problems the status line spells out before it says "(+N more)"; -v lists them all.
@@ -193,7 +193,8 @@ def _path(
 
 def _role(index: int, info: CertInfo, length: int) -> str:
     if index == 0:
-        return "leaf"
+        # A lone self-signed CA certificate (a root checked with --file) is a root, not a leaf.
+        return "root" if length == 1 and info.self_issued and info.is_ca else "leaf"
     if index == length - 1 and info.self_issued:
         return "root"
     return "intermediate"

@@ -14,10 +14,10 @@ from .errors import CertificateFileError, InputError
 from .presented import Presented, Verification
 from .sanitize import clean
 
-__all__ = ["load_file", "MAX_FILE_SIZE"]
+__all__ = ["MAX_FILE_SIZE", "load_file"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
-_PEM = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----(.*?)-----END (?:X509 |TRUSTED )?CERTIFICATE-----", re.S)
+_PEM = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----(.*?)-----END (?:X509 |TRUSTED )?CERTIFICATE-----", re.DOTALL)
 
 
 def load_file(path: str) -> Presented:

@@ -24,7 +24,7 @@ from .evaluate import CertRow, Evaluation, Finding
 from .sanitize import clean
 from .status import Status
 
-__all__ = ["NAME", "TlsExpiry", "build_check", "render", "number"]
+__all__ = ["NAME", "TlsExpiry", "build_check", "number", "render"]
 
 NAME = "TLS_EXPIRY"
 

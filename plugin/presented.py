@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Verification", "Presented"]
+__all__ = ["Presented", "Verification"]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,14 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def _unsafe(char: str) -> bool:
+    if char in _UNSAFE_CHARS:
+        return True
+    if char.isascii():
+        return not char.isprintable()
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
 def clean(text: str, limit: int = 80) -> str:
     """Return ``text`` with every unsafe character escaped, cut to about ``limit`` characters.
 
@@ -31,12 +39,7 @@ def clean(text: str, limit: int = 80) -> str:
     out = []
     length = 0
     for char in text:
-        if char in _UNSAFE_CHARS or (not char.isascii() and unicodedata.category(char) in _UNSAFE_CATEGORIES):
-            piece = _escape(char)
-        elif char.isascii() and not char.isprintable():
-            piece = _escape(char)
-        else:
-            piece = char
+        piece = _escape(char) if _unsafe(char) else char
         if length + len(piece) > limit:
             out.append("...")
             break

@@ -54,8 +54,7 @@ def parse_host(text: str, option: str = "--host") -> HostName:
         if zone and ip.version != 6:
             raise UsageError(f"{option} {text!r} is not a valid address: only IPv6 addresses take a %zone")
         return HostName(display=str(ip), ascii=str(ip), ip=ip, zone=zone or None)
-    if value.endswith("."):
-        value = value[:-1]
+    value = value.removesuffix(".")
     if not value:
         raise UsageError(f"{option} must not be empty")
     if value.isascii():

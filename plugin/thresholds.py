@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Bound", "Threshold", "parse_threshold", "DEFAULT_WARNING", "DEFAULT_CRITICAL"]
+__all__ = ["DEFAULT_CRITICAL", "DEFAULT_WARNING", "Bound", "Threshold", "parse_threshold"]
 
 DEFAULT_WARNING = "30d,25%"
 DEFAULT_CRITICAL = "14d,10%"

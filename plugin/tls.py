@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from . import compat
 from .budget import Budget
@@ -27,6 +28,9 @@ from .target import Target
 __all__ = ["Trust", "fetch"]
 
 log = logging.getLogger(__name__)
+
+# (address family, socket address) as getaddrinfo returns them.
+Address = tuple[int, tuple[Any, ...]]
 
 _HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
 # OpenSSL reasons meaning "what came back is not TLS at all".
@@ -75,20 +79,19 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
 
 
 def _fetch_unverified(
-    target: Target, addresses: list[tuple[int, tuple[object, ...]]], budget: Budget, verdict: Verification
+    target: Target, addresses: list[Address], budget: Budget, verdict: Verification
 ) -> Presented:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with _connect(target, addresses, budget) as (sock, peer):
-        with _handshake(context, sock, target, budget) as tls:
-            return Presented(
-                source=target.endpoint,
-                certificates=compat.presented_chain(tls),
-                verification=verdict,
-                tls_version=tls.version(),
-                peer=peer,
-            )
+    with _connect(target, addresses, budget) as (sock, peer), _handshake(context, sock, target, budget) as tls:
+        return Presented(
+            source=target.endpoint,
+            certificates=compat.presented_chain(tls),
+            verification=verdict,
+            tls_version=tls.version(),
+            peer=peer,
+        )
 
 
 def _verifying_context(trust: Trust) -> ssl.SSLContext:
@@ -126,14 +129,14 @@ def _load_system_trust(context: ssl.SSLContext) -> None:
     context.set_default_verify_paths()
 
 
-def _resolve(target: Target, budget: Budget) -> list[tuple[int, tuple[object, ...]]]:
+def _resolve(target: Target, budget: Budget) -> list[Address]:
     host = target.connect
     if host.ip is not None:
         flags = socket.AI_NUMERICHOST
         infos = socket.getaddrinfo(host.connect_text, target.port, target.family, socket.SOCK_STREAM, 0, flags)
     else:
         infos = _getaddrinfo_bounded(host.connect_text, target.port, target.family, budget)
-    addresses = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+    addresses: list[Address] = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
     if not addresses:
         raise NetworkError(f"{host.display} has no address for the requested family")
     return addresses
@@ -167,7 +170,7 @@ def _getaddrinfo_bounded(host: str, port: int, family: int, budget: Budget) -> l
 class _connect:
     """Context manager: a TCP connection to the first address that accepts; yields (socket, "addr:port")."""
 
-    def __init__(self, target: Target, addresses: list[tuple[int, tuple[object, ...]]], budget: Budget) -> None:
+    def __init__(self, target: Target, addresses: list[Address], budget: Budget) -> None:
         self.target = target
         self.addresses = addresses
         self.budget = budget
@@ -202,7 +205,7 @@ class _connect:
             self.sock.close()
 
 
-def _peer_text(family: int, sockaddr: tuple[object, ...]) -> str:
+def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
     host, port = sockaddr[0], sockaddr[1]
     return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
 

@@ -70,3 +70,9 @@ def test_broken_files_are_critical(root_ca: CA, tmp_path: Path, capsys) -> None:
         result = run(capsys, "--file", path)
         assert result.code == 2, name
         assert message in result.status, (name, result.status)
+
+
+def test_a_lone_ca_file_is_a_root(root_ca: CA, tmp_path: Path, capsys) -> None:
+    result = run(capsys, "--file", write_pem(tmp_path / "root.pem", root_ca.issued))
+    assert result.code == 0 and "root 'Test Root CA' expires first" in result.status
+    assert set(result.perf) == {"days", "days_root"}
