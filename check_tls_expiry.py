@@ -48,6 +48,8 @@ examples:
   check_tls_expiry -H www.example.com
   check_tls_expiry -H www.example.com -I 192.0.2.10 -w 21d,20% -c 7d
   check_tls_expiry -H nas.internal --cafile /etc/ssl/private-ca.pem
+  check_tls_expiry -H mail.example.com --starttls smtp -p 587
+  check_tls_expiry -H db.example.com --starttls postgres
   check_tls_expiry --file /etc/ssl/certs/ssl-cert-snakeoil.pem
 """
 
@@ -103,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-I", "--address", metavar="ADDR",
                        help="connect to this address instead of resolving --host; SNI and name verification still "
                             "use the host name")
-    where.add_argument("-p", "--port", metavar="N", default="443", help="TCP port (default: 443)")
+    where.add_argument("-p", "--port", metavar="N",
+                       help="TCP port (default: 443, or the standard port of the --starttls protocol)")
     where.add_argument("--sni", metavar="NAME",
                        help="server name to send in SNI and to verify, instead of --host")
     family = where.add_mutually_exclusive_group()
@@ -114,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--file", metavar="PATH",
                        help="check a PEM bundle (a chain) or DER certificate file instead of an endpoint; with "
                             "--host the name is verified too")
+
+    from plugin.starttls import REGISTRY
+
+    protocols = ", ".join(f"{name} ({negotiator.default_port})" for name, negotiator in REGISTRY.items())
+    where.add_argument("--starttls", metavar="PROTO", choices=list(REGISTRY),
+                       help=f"upgrade a plaintext connection with STARTTLS before the handshake; PROTO (default "
+                            f"port) is one of: {protocols}")
+    where.add_argument("--xmpp-domain", metavar="DOMAIN",
+                       help="XMPP domain for the stream's 'to' (default: the --sni or --host name)")
+    where.add_argument("--alpn", metavar="PROTOS",
+                       help="offer these ALPN protocols, comma-separated (e.g. postgresql for PostgreSQL 17 "
+                            "direct TLS, h2,http/1.1)")
 
     what = parser.add_argument_group("thresholds and trust")
     what.add_argument("-w", "--warning", metavar="T", type=_threshold, default=parse_threshold(DEFAULT_WARNING),
@@ -130,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = parser.add_argument_group("running")
     run.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=DEFAULT_TIMEOUT,
-                     help=f"seconds for the whole check: resolution, connect and handshake (default: "
+                     help=f"seconds for the whole check: resolution, connect, STARTTLS and handshake (default: "
                           f"{DEFAULT_TIMEOUT:g})")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="-v: list every certificate; -vv: connection details; -vvv: debug, with tracebacks")
@@ -143,7 +158,9 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
     if options.file is None and options.host is None:
         raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
     if options.file is not None:
-        network_only = [flag for flag, value in (("--address", options.address), ("--sni", options.sni))
+        network_only = [flag for flag, value in (("--address", options.address), ("--sni", options.sni),
+                                                 ("--port", options.port), ("--starttls", options.starttls),
+                                                 ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
                         if value is not None]
         network_only += [flag for flag, value in (("--cafile", options.cafile), ("--capath", options.capath))
                          if value is not None]
@@ -204,7 +221,7 @@ def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
     from plugin.budget import Budget
     from plugin.evaluate import Evaluation, Policy, evaluate
     from plugin.nagios import build_check
-    from plugin.target import Target, parse_host, parse_port
+    from plugin.target import Target, parse_host
 
     if options.file is not None:
         from plugin.files import load_file
@@ -216,8 +233,9 @@ def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
             presented = load_file(options.file)
             return evaluate(presented, Policy(options.warning, options.critical, name), datetime.now(timezone.utc))
     else:
-        target = Target.build(options.host, parse_port(options.port), address=options.address, sni=options.sni,
-                              family=options.family)
+        target = Target.build(options.host, _port(options), address=options.address, sni=options.sni,
+                              family=options.family, protocol=options.starttls, xmpp_domain=options.xmpp_domain,
+                              alpn=_alpn(options.alpn))
         endpoint = target.endpoint
         budget = Budget(options.timeout)
 
@@ -230,6 +248,27 @@ def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
                             datetime.now(timezone.utc))
 
     return build_check(endpoint, run), endpoint
+
+
+def _port(options: argparse.Namespace) -> int:
+    from plugin.target import parse_port
+
+    if options.port is not None:
+        return parse_port(options.port)
+    if options.starttls is not None:
+        from plugin.starttls import REGISTRY
+
+        return REGISTRY[options.starttls].default_port
+    return 443
+
+
+def _alpn(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return ()
+    protocols = tuple(item.strip() for item in text.split(","))
+    if not all(0 < len(item) < 256 and item.isascii() and item.isprintable() for item in protocols):
+        raise UsageError(f"--alpn {text!r} is not a comma list of protocol names")
+    return protocols
 
 
 class _backstop:

@@ -39,3 +39,4 @@ class Presented:
     verified_path: tuple[bytes, ...] = ()
     tls_version: str | None = None
     peer: str | None = None
+    alpn: str | None = None

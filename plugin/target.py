@@ -107,6 +107,9 @@ class Target:
     connect: HostName
     port: int
     family: int = socket.AF_UNSPEC
+    protocol: str | None = None
+    xmpp_domain: str | None = None
+    alpn: tuple[str, ...] = ()
 
     @property
     def sni(self) -> str | None:
@@ -135,6 +138,9 @@ class Target:
         address: str | None = None,
         sni: str | None = None,
         family: int = socket.AF_UNSPEC,
+        protocol: str | None = None,
+        xmpp_domain: str | None = None,
+        alpn: tuple[str, ...] = (),
     ) -> Target:
         """Validate the command-line pieces together (raises :class:`UsageError`)."""
         host_name = parse_host(host)
@@ -144,4 +150,13 @@ class Target:
             wanted = 4 if family == socket.AF_INET else 6
             if connect.ip.version != wanted:
                 raise UsageError(f"-{wanted} conflicts with the IPv{connect.ip.version} address {connect.display}")
-        return cls(host=host_name, verify=verify, connect=connect, port=port, family=family)
+        domain = None
+        if protocol in ("xmpp", "xmpp-server"):
+            domain_name = parse_host(xmpp_domain, "--xmpp-domain") if xmpp_domain is not None else verify
+            if domain_name.ip is not None:
+                raise UsageError(f"--starttls {protocol} needs an XMPP domain: give --xmpp-domain")
+            domain = domain_name.ascii
+        elif xmpp_domain is not None:
+            raise UsageError("--xmpp-domain only applies to --starttls xmpp or xmpp-server")
+        return cls(host=host_name, verify=verify, connect=connect, port=port, family=family, protocol=protocol,
+                   xmpp_domain=domain, alpn=alpn)

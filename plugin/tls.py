@@ -15,6 +15,8 @@ import os
 import re
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +53,8 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
     addresses = _resolve(target, budget)
     if trust.ignore:
         return _fetch_unverified(target, addresses, budget, Verification(attempted=False, reason="--ignore-trust"))
-    context = _verifying_context(trust)
-    with _connect(target, addresses, budget) as (sock, peer):
+    context = _verifying_context(trust, target)
+    with _open(target, addresses, budget) as (sock, peer):
         try:
             tls = _handshake(context, sock, target, budget)
         except ssl.SSLCertVerificationError as exc:
@@ -73,6 +75,7 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
                     verified_path=compat.verified_chain(tls),
                     tls_version=tls.version(),
                     peer=peer,
+                    alpn=tls.selected_alpn_protocol(),
                 )
     # OpenSSL stops at the first error it finds; fetch the whole chain so evaluation can say everything.
     return _fetch_unverified(target, addresses, budget, verdict)
@@ -81,23 +84,45 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
 def _fetch_unverified(
     target: Target, addresses: list[Address], budget: Budget, verdict: Verification
 ) -> Presented:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = _context(target)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with _connect(target, addresses, budget) as (sock, peer), _handshake(context, sock, target, budget) as tls:
+    with _open(target, addresses, budget) as (sock, peer), _handshake(context, sock, target, budget) as tls:
         return Presented(
             source=target.endpoint,
             certificates=compat.presented_chain(tls),
             verification=verdict,
             tls_version=tls.version(),
             peer=peer,
+            alpn=tls.selected_alpn_protocol(),
         )
 
 
-def _verifying_context(trust: Trust) -> ssl.SSLContext:
+@contextmanager
+def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[tuple[socket.socket, str]]:
+    """Connect, and when ``--starttls`` is given, negotiate up to the server's go-ahead (again on a retry)."""
+    with _connect(target, addresses, budget) as (sock, peer):
+        if target.protocol is not None:
+            from .starttls import REGISTRY, Conversation, Hello
+
+            conversation = Conversation(sock, budget, target.protocol, peer)
+            REGISTRY[target.protocol]().negotiate(conversation, Hello(target.server_hostname, target.xmpp_domain))
+            conversation.expect_silence()
+            log.debug("%s server at %s agreed to start TLS", target.protocol, peer)
+        yield sock, peer
+
+
+def _context(target: Target) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if target.alpn:
+        context.set_alpn_protocols(list(target.alpn))
+    return context
+
+
+def _verifying_context(trust: Trust, target: Target) -> ssl.SSLContext:
     # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
     # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = _context(target)
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
     if trust.cafile or trust.capath:
         try:
@@ -167,42 +192,32 @@ def _getaddrinfo_bounded(host: str, port: int, family: int, budget: Budget) -> l
     return result  # type: ignore[return-value]
 
 
-class _connect:
-    """Context manager: a TCP connection to the first address that accepts; yields (socket, "addr:port")."""
-
-    def __init__(self, target: Target, addresses: list[Address], budget: Budget) -> None:
-        self.target = target
-        self.addresses = addresses
-        self.budget = budget
-        self.sock: socket.socket | None = None
-
-    def __enter__(self) -> tuple[socket.socket, str]:
-        errors: list[str] = []
-        for family, sockaddr in self.addresses:
-            peer = _peer_text(family, sockaddr)
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(self.budget.remaining(f"connect to {peer}"))
-                sock.connect(sockaddr)
-            except TimeoutError as exc:
-                sock.close()
-                if len(self.addresses) == 1:
-                    raise self.budget.expired(f"connect to {peer}") from exc
-                errors.append(f"{peer} did not answer")
-            except OSError as exc:
-                sock.close()
-                refused = isinstance(exc, ConnectionRefusedError)
-                errors.append(f"{peer} refused the connection" if refused else f"{peer}: {_reason(exc)}")
-                log.info("connect to %s failed: %s", peer, exc)
-            else:
-                self.sock = sock
-                log.debug("connected to %s", peer)
-                return sock, peer
-        raise NetworkError(f"cannot connect: {clean('; '.join(errors), 200)}")
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.sock is not None:
-            self.sock.close()
+@contextmanager
+def _connect(target: Target, addresses: list[Address], budget: Budget) -> Iterator[tuple[socket.socket, str]]:
+    """A TCP connection to the first address that accepts; yields (socket, "addr:port") and closes it after."""
+    errors: list[str] = []
+    for family, sockaddr in addresses:
+        peer = _peer_text(family, sockaddr)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(budget.remaining(f"connect to {peer}"))
+            sock.connect(sockaddr)
+        except TimeoutError as exc:
+            sock.close()
+            if len(addresses) == 1:
+                raise budget.expired(f"connect to {peer}") from exc
+            errors.append(f"{peer} did not answer")
+        except OSError as exc:
+            sock.close()
+            refused = isinstance(exc, ConnectionRefusedError)
+            errors.append(f"{peer} refused the connection" if refused else f"{peer}: {_reason(exc)}")
+            log.info("connect to %s failed: %s", peer, exc)
+        else:
+            log.debug("connected to %s", peer)
+            with sock:
+                yield sock, peer
+            return
+    raise NetworkError(f"cannot connect: {clean('; '.join(errors), 200)}")
 
 
 def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
@@ -215,7 +230,7 @@ def _handshake(context: ssl.SSLContext, sock: socket.socket, target: Target, bud
     phase = "the TLS handshake"
     sock.settimeout(budget.remaining(phase))
     try:
-        return context.wrap_socket(sock, server_hostname=target.server_hostname)
+        tls = context.wrap_socket(sock, server_hostname=target.server_hostname)
     except ssl.SSLCertVerificationError:
         raise
     except TimeoutError as exc:
@@ -228,6 +243,11 @@ def _handshake(context: ssl.SSLContext, sock: socket.socket, target: Target, bud
         raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
     except OSError as exc:
         raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
+    if tls.version() is None:
+        # wrap_socket() skips the handshake, without an error, when the peer already reset the connection.
+        tls.close()
+        raise NetworkError("the server closed the connection before the TLS handshake")
+    return tls
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,0 +1,28 @@
+"""What every STARTTLS negotiator is: a name, a default port, and one ``negotiate`` call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .wire import Conversation
+
+__all__ = ["Hello", "Negotiator"]
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What a negotiator may need to introduce itself: the name we verify, and the XMPP domain."""
+
+    server_name: str
+    xmpp_domain: str | None = None
+
+
+class Negotiator:
+    """Upgrade one plaintext connection. ``negotiate`` returns once the server has said "go ahead"."""
+
+    name: ClassVar[str]
+    default_port: ClassVar[int]
+
+    def negotiate(self, conversation: Conversation, hello: Hello) -> None:
+        raise NotImplementedError
