@@ -11,18 +11,24 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from plugin import __version__
-from plugin.errors import BackstopTimeout, UsageError
+from plugin.errors import BackstopTimeout, CheckError, UsageError
 from plugin.sanitize import clean
 from plugin.status import Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, parse_threshold
+
+if TYPE_CHECKING:
+    from plugin.evaluate import Evaluation
 
 __all__ = ["build_parser", "main"]
 
 NAME = "TLS_EXPIRY"
 DEFAULT_TIMEOUT = 10.0
+# Zabbix kills external checks after its Timeout (3 s by default, 4 s on Debian): answer well before that.
+JSON_TIMEOUT = 2.5
 # The whole-run safety net fires this long after the -t budget: every network phase has its own timeout
 # inside the budget, so reaching it means something unexpected hung.
 BACKSTOP_GRACE = 0.5
@@ -144,9 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "host name are still checked. Prefer --cafile with your private CA where you can.")
 
     run = parser.add_argument_group("running")
-    run.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=DEFAULT_TIMEOUT,
+    run.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=None,
                      help=f"seconds for the whole check: resolution, connect, STARTTLS and handshake (default: "
                           f"{DEFAULT_TIMEOUT:g})")
+    run.add_argument("--output", choices=("nagios", "json"), default="nagios",
+                     help="nagios: status line, long output and perfdata (default); json: one JSON line for a Zabbix "
+                          "external check, always exit 0, failures inside the JSON, default timeout "
+                          f"{JSON_TIMEOUT:g}s")
     run.add_argument("-v", "--verbose", action="count", default=0,
                      help="-v: list every certificate; -vv: connection details; -vvv: debug, with tracebacks")
     run.add_argument("-V", "--version", action="version", version=f"check_tls_expiry {__version__}")
@@ -171,6 +181,8 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
                              "or check trust)")
     if options.ignore_trust and (options.cafile or options.capath):
         raise UsageError("--ignore-trust and --cafile/--capath contradict each other")
+    if options.timeout is None:
+        options.timeout = JSON_TIMEOUT if options.output == "json" else DEFAULT_TIMEOUT
     both_absolute = options.warning.absolute and options.critical.absolute
     if both_absolute and options.warning.limit(1.0) < options.critical.limit(1.0):
         raise UsageError(f"the warning threshold ({options.warning}) is below the critical one "
@@ -178,49 +190,73 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
     return options
 
 
-def _print_usage_error(parser: argparse.ArgumentParser, message: str) -> int:
-    sys.stdout.write(f"{NAME} UNKNOWN - {clean(message, 300)}\n{parser.format_usage()}")
-    return int(Status.UNKNOWN)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run one check and print its result; return the exit code (0-3)."""
+    """Run one check and print its result; return the exit code (0-3; always 0 with --output json)."""
     _tolerant_stdout()
+    json_mode = _wants_json(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         options = _options(parser, argv)
-        check, endpoint = _assemble(options)
+        endpoint, run = _assemble(options)
     except UsageError as exc:
-        return _print_usage_error(parser, exc.message)
+        if json_mode:
+            return _emit(_json_failure("", exc), 0)
+        return _emit(f"{NAME} UNKNOWN - {clean(exc.message, 300)}\n{parser.format_usage()}", int(Status.UNKNOWN))
     except SystemExit as exc:  # --help / --version: already printed
         return int(exc.code) if isinstance(exc.code, int) else int(Status.UNKNOWN)
 
-    from plugin.nagios import render
-
     try:
         with _backstop(options.timeout + BACKSTOP_GRACE):
-            text, code = render(check, options.verbose)
+            if json_mode:
+                from plugin.jsonout import render_json
+
+                return _emit(render_json(endpoint, run), 0)
+            from plugin.nagios import build_check, render
+
+            text, code = render(build_check(endpoint, run), options.verbose)
     except BackstopTimeout as exc:
+        if json_mode:
+            return _emit(_json_failure(endpoint, exc), 0)
         text, code = f"{NAME} UNKNOWN - {endpoint}: {exc.message}\n", int(Status.UNKNOWN)
     except Exception as exc:  # noqa: BLE001 - the plugin contract: never a traceback, always a status line
-        text = f"{NAME} UNKNOWN - {endpoint}: internal error: {clean(f'{type(exc).__name__}: {exc}', 200)}\n"
+        message = f"internal error: {clean(f'{type(exc).__name__}: {exc}', 200)}"
+        if json_mode:
+            return _emit(_json_failure(endpoint, CheckError(message)), 0)
+        text = f"{NAME} UNKNOWN - {endpoint}: {message}\n"
         if options.verbose >= 3:
             import traceback
 
             text += traceback.format_exc()
         code = int(Status.UNKNOWN)
+    return _emit(text, code)
+
+
+def _emit(text: str, code: int) -> int:
     sys.stdout.write(text)
     sys.stdout.flush()
     return code
 
 
-def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """Validate the target and build the nagiosplugin Check; raises UsageError for bad input."""
+def _wants_json(argv: list[str]) -> bool:
+    """Known before parsing, so that even a usage error reaches Zabbix as JSON."""
+    for index, arg in enumerate(argv):
+        if arg == "--output=json" or (arg == "--output" and argv[index + 1 : index + 2] == ["json"]):
+            return True
+    return False
+
+
+def _json_failure(endpoint: str, error: CheckError) -> str:
+    from plugin.jsonout import failure_json
+
+    return failure_json(endpoint, error)
+
+
+def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation]]:
+    """Validate the target; return the endpoint's name and the acquire+evaluate job. Raises UsageError."""
     from datetime import datetime, timezone
 
     from plugin.budget import Budget
-    from plugin.evaluate import Evaluation, Policy, evaluate
-    from plugin.nagios import build_check
+    from plugin.evaluate import Policy, evaluate
     from plugin.target import Target, parse_host
 
     if options.file is not None:
@@ -247,7 +283,7 @@ def _assemble(options: argparse.Namespace):  # type: ignore[no-untyped-def]
             return evaluate(presented, Policy(options.warning, options.critical, target.verify),
                             datetime.now(timezone.utc))
 
-    return build_check(endpoint, run), endpoint
+    return endpoint, run
 
 
 def _port(options: argparse.Namespace) -> int:

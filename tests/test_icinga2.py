@@ -33,7 +33,8 @@ CONF = ROOT / "contrib" / "icinga2-commands.conf"
 PLUGIN = ROOT / "check_tls_expiry.py"
 COMMAND = "tls_expiry"
 PREFIX = "tls_expiry_"
-NOT_MAPPED = {"help", "version"}  # argparse dests deliberately left out of the CheckCommand
+# argparse dests deliberately left out of the CheckCommand: --output json is for Zabbix external checks.
+NOT_MAPPED = {"help", "version", "output"}
 SHORT_ONLY_VARS = {"-4": "ipv4", "-6": "ipv6"}
 
 
