@@ -134,12 +134,15 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
     for row in extra_rows:
         findings.extend(_extra(row, now, presented.verification.ok))
     findings.extend(_trust(presented.verification, path, findings))
+    if presented.tls_version in _LEGACY_VERSIONS:
+        text = f"the server offers only {presented.tls_version}, which current clients refuse"
+        findings.append(Finding(Status.CRITICAL, text, _FIRST))
     if policy.name is not None:
         findings.extend(_hostname(presented.verification, leaf, policy.name))
 
     headline = min(rows, key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
-        findings.append(Finding(Status.OK, _healthy(headline, presented.verification)))
+        findings.append(Finding(Status.OK, _healthy(headline, presented.verification, presented.note)))
     all_rows = tuple(rows + extra_rows)
     return Evaluation(tuple(_sorted(findings)), all_rows, headline, _notes(presented, len(all_rows)))
 
@@ -262,7 +265,8 @@ def _extra(row: CertRow, now: datetime, verified: bool) -> list[Finding]:
     return []
 
 
-_FIRST = float("-inf")  # trust and name problems lead the status line
+_FIRST = float("-inf")  # trust, name and protocol problems lead the status line
+_LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 
 
 def _trust(
@@ -322,13 +326,14 @@ def _hostname(verification: Verification, leaf: CertInfo, name: HostName) -> lis
     return [Finding(Status.CRITICAL, f"hostname mismatch: certificate is not valid for {name.display}, {carries}", _FIRST)]
 
 
-def _healthy(headline: CertRow, verification: Verification) -> str:
+def _healthy(headline: CertRow, verification: Verification, note: str | None) -> str:
     if verification.ok:
         trust = "chain verified"
     else:
         trust = f"trust not checked ({verification.reason})" if verification.reason else "trust not checked"
     when = f"in {format_days(headline.left)} ({_date(headline.info.not_after)})"
-    return f"{headline.name} expires first, {when}; {trust}"
+    text = f"{headline.name} expires first, {when}; {trust}"
+    return f"{text}; {clean(note)}" if note else text
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:
@@ -345,4 +350,9 @@ def _notes(presented: Presented, count: int) -> tuple[str, ...]:
         verdict = f"OpenSSL verification failed: error {verification.code}: {clean(verification.message or '')}"
     connection = f"{presented.tls_version} with {presented.peer}, " if presented.tls_version else ""
     sent = len(presented.certificates)
-    return (f"{connection}{sent} certificate(s) sent, {count} evaluated; {verdict}",)
+    notes = [f"{connection}{sent} certificate(s) sent, {count} evaluated; {verdict}"]
+    if presented.alpn:
+        notes.append(f"ALPN protocol: {clean(presented.alpn)}")
+    if presented.note:
+        notes.append(clean(presented.note))
+    return tuple(notes)

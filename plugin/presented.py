@@ -30,7 +30,8 @@ class Presented:
     """One acquisition: DER certificates in the order they were sent (duplicates kept), and what verified.
 
     ``verified_path`` is OpenSSL's verified chain, leaf first, ending at the trust anchor (which the server may
-    not have sent); it is empty when verification failed or was not attempted.
+    not have sent); it is empty when verification failed or was not attempted. ``note`` says how the
+    handshake ended when that is worth telling (a TLS 1.2 server asking for a client certificate).
     """
 
     source: str
@@ -40,3 +41,4 @@ class Presented:
     tls_version: str | None = None
     peer: str | None = None
     alpn: str | None = None
+    note: str | None = None

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import ssl
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,14 +50,35 @@ class Trust:
 
 
 def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
-    """Handshake with ``target`` and return what it presented, with OpenSSL's verdict."""
+    """Handshake with ``target`` and return what it presented, with OpenSSL's verdict.
+
+    A server that speaks only TLS 1.0/1.1 is refused by today's OpenSSL defaults; its chain is then fetched
+    again with a legacy context, so the operator learns both that and when its certificates expire.
+    """
     addresses = _resolve(target, budget)
+    try:
+        return _fetch(target, trust, budget, addresses, legacy=False)
+    except _LegacyOnly:
+        log.info("the server refused TLS 1.2 and later; retrying with TLS 1.0 allowed to fetch its chain")
+        return _fetch(target, trust, budget, addresses, legacy=True)
+
+
+class _LegacyOnly(Exception):
+    """The server wants a protocol version below what the default context allows."""
+
+
+# OpenSSL reasons meaning "no protocol version in common".
+_VERSION_MISMATCH = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}
+
+
+def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool) -> Presented:
     if trust.ignore:
-        return _fetch_unverified(target, addresses, budget, Verification(attempted=False, reason="--ignore-trust"))
-    context = _verifying_context(trust, target)
+        verdict = Verification(attempted=False, reason="--ignore-trust")
+        return _fetch_unverified(target, addresses, budget, verdict, legacy)
+    context = _verifying_context(trust, target, legacy)
     with _open(target, addresses, budget) as (sock, peer):
         try:
-            tls = _handshake(context, sock, target, budget)
+            tls, note = _handshake(context, sock, target, budget, legacy)
         except ssl.SSLCertVerificationError as exc:
             verdict = Verification(
                 attempted=True,
@@ -68,34 +90,42 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
             log.info("OpenSSL rejected the chain: error %s: %s", exc.verify_code, exc.verify_message)
         else:
             with tls:
-                return Presented(
-                    source=target.endpoint,
-                    certificates=compat.presented_chain(tls),
-                    verification=Verification(attempted=True, ok=True, hostname_checked=True),
-                    verified_path=compat.verified_chain(tls),
-                    tls_version=tls.version(),
-                    peer=peer,
-                    alpn=tls.selected_alpn_protocol(),
-                )
+                verdict = Verification(attempted=True, ok=True, hostname_checked=True)
+                return _presented(target, tls, peer, verdict, note, compat.verified_chain(tls))
     # OpenSSL stops at the first error it finds; fetch the whole chain so evaluation can say everything.
-    return _fetch_unverified(target, addresses, budget, verdict)
+    return _fetch_unverified(target, addresses, budget, verdict, legacy)
 
 
 def _fetch_unverified(
-    target: Target, addresses: list[Address], budget: Budget, verdict: Verification
+    target: Target, addresses: list[Address], budget: Budget, verdict: Verification, legacy: bool
 ) -> Presented:
-    context = _context(target)
+    context = _context(target, legacy)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with _open(target, addresses, budget) as (sock, peer), _handshake(context, sock, target, budget) as tls:
-        return Presented(
-            source=target.endpoint,
-            certificates=compat.presented_chain(tls),
-            verification=verdict,
-            tls_version=tls.version(),
-            peer=peer,
-            alpn=tls.selected_alpn_protocol(),
-        )
+    with _open(target, addresses, budget) as (sock, peer):
+        tls, note = _handshake(context, sock, target, budget, legacy)
+        with tls:
+            return _presented(target, tls, peer, verdict, note)
+
+
+def _presented(
+    target: Target,
+    tls: ssl.SSLSocket,
+    peer: str,
+    verdict: Verification,
+    note: str | None,
+    verified: tuple[bytes, ...] = (),
+) -> Presented:
+    return Presented(
+        note=note,
+        source=target.endpoint,
+        certificates=compat.presented_chain(tls),
+        verification=verdict,
+        verified_path=verified,
+        tls_version=tls.version(),
+        peer=peer,
+        alpn=tls.selected_alpn_protocol(),
+    )
 
 
 @contextmanager
@@ -112,17 +142,22 @@ def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[
         yield sock, peer
 
 
-def _context(target: Target) -> ssl.SSLContext:
+def _context(target: Target, legacy: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if legacy:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 is deprecated, and meant here
+            context.minimum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     if target.alpn:
         context.set_alpn_protocols(list(target.alpn))
     return context
 
 
-def _verifying_context(trust: Trust, target: Target) -> ssl.SSLContext:
+def _verifying_context(trust: Trust, target: Target, legacy: bool) -> ssl.SSLContext:
     # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
     # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
-    context = _context(target)
+    context = _context(target, legacy)
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
     if trust.cafile or trust.capath:
         try:
@@ -225,29 +260,55 @@ def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
     return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
 
 
-def _handshake(context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget) -> ssl.SSLSocket:
-    """Wrap and handshake; the ``ssl`` module bounds the whole handshake by the socket timeout it starts with."""
+def _handshake(
+    context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget, legacy: bool
+) -> tuple[ssl.SSLSocket, str | None]:
+    """Wrap and handshake; return the TLS socket and a note when the server ended it after its certificates.
+
+    The ``ssl`` module bounds the whole handshake by the socket timeout it starts with. The handshake is driven
+    explicitly so that, when a TLS 1.2 server aborts after sending its certificates because it wants a client
+    certificate, the chain it sent (already verified by OpenSSL at that point) can still be reported.
+    """
     phase = "the TLS handshake"
     sock.settimeout(budget.remaining(phase))
+    tls = context.wrap_socket(sock, server_hostname=target.server_hostname, do_handshake_on_connect=False)
     try:
-        tls = context.wrap_socket(sock, server_hostname=target.server_hostname)
+        tls.do_handshake()
     except ssl.SSLCertVerificationError:
+        tls.close()
         raise
-    except TimeoutError as exc:
-        raise budget.expired(phase) from exc
-    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError) as exc:
-        raise NetworkError("the server closed the connection during the TLS handshake") from exc
     except ssl.SSLError as exc:
-        if exc.reason in _NOT_TLS:
-            raise NetworkError(f"the server does not speak TLS on this port ({_reason(exc)})") from exc
-        raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
+        if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.presented_chain(tls):
+            return tls, f"the server then asked for a client certificate ({_reason(exc)})"
+        tls.close()
+        raise _translate(exc, budget, phase, legacy) from exc
     except OSError as exc:
-        raise NetworkError(f"TLS handshake failed: {clean(_reason(exc))}") from exc
+        tls.close()
+        raise _translate(exc, budget, phase, legacy) from exc
     if tls.version() is None:
-        # wrap_socket() skips the handshake, without an error, when the peer already reset the connection.
+        # do_handshake() returns without an error when the peer already reset the connection.
         tls.close()
         raise NetworkError("the server closed the connection before the TLS handshake")
-    return tls
+    return tls, None
+
+
+# OpenSSL reasons a TLS 1.2 server gives when it wants a client certificate we do not have.
+_CLIENT_CERTIFICATE_WANTED = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+                              "SSLV3_ALERT_BAD_CERTIFICATE"}
+
+
+def _translate(exc: OSError, budget: Budget, phase: str, legacy: bool) -> Exception:
+    """A library error from the handshake as the project's error (or the legacy-retry signal)."""
+    if isinstance(exc, TimeoutError):
+        return budget.expired(phase)
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)):
+        return NetworkError("the server closed the connection during the TLS handshake")
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason in _VERSION_MISMATCH and not legacy:
+            return _LegacyOnly()
+        if exc.reason in _NOT_TLS:
+            return NetworkError(f"the server does not speak TLS on this port ({_reason(exc)})")
+    return NetworkError(f"TLS handshake failed: {clean(_reason(exc))}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -20,6 +20,9 @@ from cryptography import x509
 from pki import CA, Issued, write_pem
 from servers import TLSServerFactory, openssl_server
 
+# Session-scoped real daemons for the STARTTLS tests; each starts only when a test asks for it.
+pytest_plugins = ["daemons_db"]
+
 
 def require_binary(name: str) -> str:
     """Return the path of executable ``name``, or skip the test if it is missing.
@@ -74,9 +77,10 @@ def tls_server(openssl_bin: str, tmp_path: Path) -> Iterator[TLSServerFactory]:
             leaf: Issued,
             chain: Sequence[Issued | x509.Certificate] = (),
             extra_args: Sequence[str] = (),
+            host: str = "127.0.0.1",
         ) -> int:
             return stack.enter_context(
-                openssl_server(tmp_path, leaf, chain, extra_args=extra_args)
+                openssl_server(tmp_path, leaf, chain, extra_args=extra_args, host=host)
             )
 
         yield start

@@ -65,6 +65,7 @@ class TLSServerFactory(Protocol):
         leaf: Issued,
         chain: Sequence[Issued | x509.Certificate] = (),
         extra_args: Sequence[str] = (),
+        host: str = HOST,
     ) -> int: ...
 
 
@@ -86,7 +87,7 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_for_port(
-    proc: subprocess.Popen[bytes], cmd: Sequence[str], stdout_path: Path, stderr_path: Path
+    proc: subprocess.Popen[bytes], cmd: Sequence[str], stdout_path: Path, stderr_path: Path, host: str = HOST
 ) -> int:
     """Wait for s_server's ACCEPT line, then check that the port answers."""
 
@@ -115,7 +116,7 @@ def _wait_for_port(
     # stderr and goes on accepting.
     while True:
         try:
-            with socket.create_connection((HOST, port), timeout=1.0):
+            with socket.create_connection((host, port), timeout=1.0):
                 return port
         except OSError as exc:
             if proc.poll() is not None:
@@ -132,8 +133,9 @@ def openssl_server(
     chain: Sequence[Issued | x509.Certificate] = (),
     *,
     extra_args: Sequence[str] = (),
+    host: str = HOST,
 ) -> Iterator[int]:
-    """Run ``openssl s_server -www`` on 127.0.0.1 presenting ``leaf`` + ``chain``.
+    """Run ``openssl s_server -www`` on ``host`` (127.0.0.1; ``::1`` for IPv6) presenting ``leaf`` + ``chain``.
 
     Yields the TCP port.  ``chain`` is sent after the leaf, in the given order
     (it is passed with ``-cert_chain``; a bundle given to ``-cert`` would only
@@ -157,7 +159,7 @@ def openssl_server(
         # Port 0: the kernel picks a free port and s_server reports it in its
         # "ACCEPT host:port" line.  Hence no -quiet, which suppresses that line.
         "-accept",
-        f"{HOST}:0",
+        f"[{host}]:0" if ":" in host else f"{host}:0",
         "-cert",
         str(write_pem(workdir / "leaf.pem", leaf)),
         "-key",
@@ -176,7 +178,7 @@ def openssl_server(
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir
         )
     try:
-        yield _wait_for_port(proc, cmd, stdout_path, stderr_path)
+        yield _wait_for_port(proc, cmd, stdout_path, stderr_path, host)
     finally:
         _stop_process(proc)
 

@@ -55,3 +55,16 @@ def test_checkout_script(root_ca: CA, tmp_path: Path) -> None:
     path = write_pem(tmp_path / "leaf.pem", root_ca.leaf(not_after=timedelta(days=5)))
     code, out = execute(sys.executable, "check_tls_expiry.py", "--file", path, "-w", "30d", "-c", "7d", cwd=REPO)
     assert assert_contract(code, out).code == 2 and "leaf 'localhost' expires in 5.0 days" in out
+
+
+def test_silent_peer_ends_the_process_within_t_plus_half_a_second() -> None:
+    import time
+
+    from servers import silent_server
+
+    with silent_server() as port:
+        started = time.monotonic()
+        code, out = execute(console_command(), "-H", "127.0.0.1", "-p", port, "-t", "2")
+        elapsed = time.monotonic() - started
+    assert assert_contract(code, out).code == 2 and "timed out during the TLS handshake" in out
+    assert elapsed < 2.5
