@@ -146,14 +146,10 @@ def _describe(row: CertRow) -> str:
 
 def build_check(endpoint: str, run: Callable[[], Evaluation]) -> nagiosplugin.Check:
     resource = TlsExpiry(run)
-    return nagiosplugin.Check(
-        resource,
-        FindingContext(),
-        FailureContext(),
-        CertificateContext(),
-        TlsSummary(endpoint, resource),
-        name=NAME,
-    )
+    check = nagiosplugin.Check(resource, FindingContext(), FailureContext(), CertificateContext(),
+                               TlsSummary(endpoint, resource))
+    check.name = NAME  # set after construction: nagiosplugin < 1.4 has no name= argument
+    return check
 
 
 def render(check: nagiosplugin.Check, verbose: int) -> tuple[str, int]:
