@@ -263,3 +263,13 @@ def test_unresolvable_name(capsys) -> None:
     assert result.code == 2
     assert ("cannot resolve no-such-host.invalid" in result.status
             or "timed out during name resolution" in result.status)
+
+
+def test_alpn_for_postgresql_direct_tls(chain_server, tls_server, intermediate_ca: CA, root_pem: Path,
+                                        capsys) -> None:
+    # PostgreSQL 17's direct TLS (sslnegotiation=direct) is a plain TLS handshake with ALPN "postgresql".
+    port = tls_server(intermediate_ca.leaf(), [intermediate_ca.issued], extra_args=["-alpn", "postgresql"])
+    result = run(capsys, "-H", "localhost", "-p", port, "--alpn", "postgresql", "--cafile", root_pem, "-v")
+    assert result.code == 0 and "ALPN protocol: postgresql" in result.lines
+    plain = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "-v")
+    assert plain.code == 0 and not any(line.startswith("ALPN") for line in plain.lines)
