@@ -33,6 +33,14 @@ from check_tls_expiry import main
         (["--file", "x.pem", "--cafile", "ca.pem"], "--cafile cannot be used with --file"),
         (["--file", "x.pem", "-4"], "-4/-6 cannot be used with --file"),
         (["-H", "localhost", "--ignore-trust", "--cafile", "ca.pem"], "contradict"),
+        (["-H", "localhost", "--starttls", "gopher"], "argument --starttls: invalid choice: 'gopher'"),
+        (["-H", "localhost", "--xmpp-domain", "example.com"], "--xmpp-domain only applies to --starttls xmpp"),
+        (["-H", "127.0.0.1", "--starttls", "xmpp"], "--starttls xmpp needs an XMPP domain: give --xmpp-domain"),
+        (["-H", "localhost", "--starttls", "xmpp", "--xmpp-domain", "bad domain"], "--xmpp-domain 'bad domain'"),
+        (["-H", "localhost", "--alpn", ",,"], "--alpn ',,' is not a comma list of protocol names"),
+        (["-H", "localhost", "--output", "xml"], "argument --output: invalid choice: 'xml'"),
+        (["--file", "x.pem", "--starttls", "smtp"], "--starttls cannot be used with --file"),
+        (["--file", "x.pem", "-p", "25"], "--port cannot be used with --file"),
     ],
 )
 def test_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
