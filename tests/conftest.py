@@ -21,7 +21,7 @@ from pki import CA, Issued, write_pem
 from servers import TLSServerFactory, openssl_server
 
 # Session-scoped real daemons for the STARTTLS tests; each starts only when a test asks for it.
-pytest_plugins = ["daemons_db"]
+pytest_plugins = ["daemons_db", "daemons_mail"]
 
 
 def require_binary(name: str) -> str:
