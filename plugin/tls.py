@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # (address family, socket address) as getaddrinfo returns them.
 Address = tuple[int, tuple[Any, ...]]
 
+_SSL_NOISE = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
 _HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
 # OpenSSL reasons meaning "what came back is not TLS at all".
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
@@ -144,6 +145,9 @@ def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[
 
 def _context(target: Target, legacy: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Pinned, not inherited: Python builds differ in their floor, and an older server must take the legacy path
+    # below (which says so) rather than fail later on a signature algorithm.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     if legacy:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 is deprecated, and meant here
@@ -313,8 +317,12 @@ def _translate(exc: OSError, budget: Budget, phase: str, legacy: bool) -> Except
 
 def _reason(exc: BaseException) -> str:
     """A short, stable description of an OS or OpenSSL error (no errno numbers, no file/line of OpenSSL)."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return exc.reason.replace("_", " ").lower()
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None)
+        if reason:
+            return str(reason).replace("_", " ").lower()
+        # Python's table of OpenSSL reasons is fixed at build time; newer reasons only appear in the text.
+        return _SSL_NOISE.sub("", str(exc)) or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     return str(exc) or type(exc).__name__

@@ -41,6 +41,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
+    "assert_issued_by",
+    "load_pems",
+    "not_after",
+    "not_before",
     "CA",
     "KEY_TYPES",
     "Issued",
@@ -427,3 +431,42 @@ def write_key(path: Path, issued: Issued) -> Path:
         f.write(issued.key_pem)
     os.chmod(path, 0o600)
     return path
+
+
+# --- version-independent helpers for tests (cryptography 38, Debian 12, lacks the *_utc and issuer APIs) -----
+
+
+def not_after(cert: x509.Certificate) -> datetime:
+    """``not_valid_after_utc`` on every cryptography version this project supports."""
+    value = getattr(cert, "not_valid_after_utc", None)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=timezone.utc)
+
+
+def not_before(cert: x509.Certificate) -> datetime:
+    value = getattr(cert, "not_valid_before_utc", None)
+    return value if value is not None else cert.not_valid_before.replace(tzinfo=timezone.utc)
+
+
+def assert_issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
+    """Raise unless ``parent``'s name and key signed ``child`` (cryptography 38 has no verify_directly_issued_by)."""
+    assert child.issuer == parent.subject
+    key = parent.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        assert child.signature_hash_algorithm is not None
+        key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(child.signature_hash_algorithm))
+    elif isinstance(key, rsa.RSAPublicKey):
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        assert child.signature_hash_algorithm is not None
+        key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), child.signature_hash_algorithm)
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key.verify(child.signature, child.tbs_certificate_bytes)
+    else:  # pragma: no cover - the test PKI makes only these key types
+        raise AssertionError(f"unexpected key type {type(key).__name__}")
+
+
+def load_pems(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in a PEM bundle (``load_pem_x509_certificates`` needs cryptography 39)."""
+    marker = b"-----END CERTIFICATE-----"
+    blocks = [block + marker for block in data.split(marker) if b"-----BEGIN CERTIFICATE-----" in block]
+    return [x509.load_pem_x509_certificate(block) for block in blocks]

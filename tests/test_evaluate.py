@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pki import CA, self_signed_leaf
+from pki import CA, not_after, not_before, self_signed_leaf
 
 from plugin.evaluate import Policy, evaluate
 from plugin.presented import Presented, Verification
@@ -50,14 +50,14 @@ def test_labels_do_not_move_when_the_server_starts_sending_the_root(pki: tuple[C
 def test_frozen_clock_walks_through_the_states(pki: tuple[CA, CA]) -> None:
     _, intermediate = pki
     leaf = intermediate.leaf(not_before=-10 * D, not_after=80 * D)  # 90-day lifetime
-    expiry = leaf.cert.not_valid_after_utc
+    expiry = not_after(leaf.cert)
     chain = presented(leaf.der, intermediate.issued.der)
     expected = [(-40 * D, Status.OK), (-20 * D, Status.WARNING), (-5 * D, Status.CRITICAL), (1 * D, Status.CRITICAL)]
     for offset, status in expected:
         evaluation = evaluate(chain, POLICY, expiry + offset)
         assert evaluation.status == status, offset
     assert "expired 24.0 hours ago" in evaluate(chain, POLICY, expiry + D).summary()
-    assert "is not valid before" in evaluate(chain, POLICY, leaf.cert.not_valid_before_utc - D).summary()
+    assert "is not valid before" in evaluate(chain, POLICY, not_before(leaf.cert) - D).summary()
 
 
 def test_unparsable_intermediate_is_critical(pki: tuple[CA, CA]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pki import CA, self_signed_leaf, write_pem
+from pki import CA, not_after, self_signed_leaf, write_pem
 from servers import refused_port
 
 from check_tls_expiry import main
@@ -35,7 +35,7 @@ def test_healthy_endpoint_mirrors_web_certificate_get(tls_server, intermediate_c
     assert document["state"] == "OK" and document["result"]["value"] == "valid"
     x509 = document["x509"]
     assert x509["subject"] == "CN=localhost" and x509["issuer"] == "CN=Test Intermediate CA"
-    assert x509["not_after"]["timestamp"] == int(leaf.cert.not_valid_after_utc.timestamp())
+    assert x509["not_after"]["timestamp"] == int(not_after(leaf.cert).timestamp())
     assert x509["not_after"]["value"].endswith(" GMT") and x509["version"] == 3
     assert x509["serial_number"] == f"{leaf.cert.serial_number:x}"
     assert x509["alternative_names"] == ["localhost"]
