@@ -30,6 +30,8 @@ DAY = 86400.0
 # How many problems the status line spells out before it says "(+N more)"; -v lists them all.
 _SHOWN_PROBLEMS = 3
 _SHOWN_NAMES = 4
+# Problems are joined with " - ", not "; ": Nagios rewrites every ";" in plugin output to ":".
+_JOIN = " - "
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ class Evaluation:
         """The status-line text: the problems, worst first, or the healthy headline."""
         problems = self.problems
         if not problems:
-            return "; ".join(finding.text for finding in self.findings)
-        text = "; ".join(finding.text for finding in problems[:_SHOWN_PROBLEMS])
+            return _JOIN.join(finding.text for finding in self.findings)
+        text = _JOIN.join(finding.text for finding in problems[:_SHOWN_PROBLEMS])
         if len(problems) > _SHOWN_PROBLEMS:
             text += f" (+{len(problems) - _SHOWN_PROBLEMS} more, see -v)"
         return text
@@ -124,7 +126,10 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
     on_path = {info.sha256 for _, info in path}
     extras = [(sent, info) for sent, info in parsed if info.sha256 not in on_path]
 
-    rows = [_row(info, _role(i, info, len(path)), sent, True, policy, now) for i, (sent, info) in enumerate(path)]
+    from_file = presented.peer is None
+    rows = [
+        _row(info, _role(i, info, len(path), from_file), sent, True, policy, now) for i, (sent, info) in enumerate(path)
+    ]
     rows = _labelled(rows)
     extra_rows = [_row(info, "extra", sent, False, policy, now) for sent, info in extras]
     extra_rows = [_relabel(row, f"extra{i}") for i, row in enumerate(extra_rows, 1)]
@@ -194,10 +199,11 @@ def _path(
     return path
 
 
-def _role(index: int, info: CertInfo, length: int) -> str:
+def _role(index: int, info: CertInfo, length: int, from_file: bool) -> str:
     if index == 0:
-        # A lone self-signed CA certificate (a root checked with --file) is a root, not a leaf.
-        return "root" if length == 1 and info.self_issued and info.is_ca else "leaf"
+        # A lone self-signed CA certificate in a file (a root checked with --file) is a root. What a server
+        # presents first is its leaf, even when `openssl req -x509` marked it CA:TRUE.
+        return "root" if from_file and length == 1 and info.self_issued and info.is_ca else "leaf"
     if index == length - 1 and info.self_issued:
         return "root"
     return "intermediate"
@@ -260,7 +266,7 @@ def _extra(row: CertRow, now: datetime, verified: bool) -> list[Finding]:
     if now < info.not_before:
         return [Finding(Status.WARNING, f"{who}, not valid before {_date(info.not_before)} ({where})", row.left)]
     if row.left <= 0:
-        text = f"{who}, which expired {format_days(-row.left)} ago ({_date(info.not_after)}; {where})"
+        text = f"{who}, which expired {format_days(-row.left)} ago ({_date(info.not_after)}, {where})"
         return [Finding(Status.WARNING, text, row.left)]
     return []
 
@@ -332,8 +338,8 @@ def _healthy(headline: CertRow, verification: Verification, note: str | None) ->
     else:
         trust = f"trust not checked ({verification.reason})" if verification.reason else "trust not checked"
     when = f"in {format_days(headline.left)} ({_date(headline.info.not_after)})"
-    text = f"{headline.name} expires first, {when}; {trust}"
-    return f"{text}; {clean(note)}" if note else text
+    text = f"{headline.name} expires first, {when}, {trust}"
+    return f"{text}, {clean(note)}" if note else text
 
 
 def _sorted(findings: list[Finding]) -> list[Finding]:
@@ -350,7 +356,7 @@ def _notes(presented: Presented, count: int) -> tuple[str, ...]:
         verdict = f"OpenSSL verification failed: error {verification.code}: {clean(verification.message or '')}"
     connection = f"{presented.tls_version} with {presented.peer}, " if presented.tls_version else ""
     sent = len(presented.certificates)
-    notes = [f"{connection}{sent} certificate(s) sent, {count} evaluated; {verdict}"]
+    notes = [f"{connection}{sent} certificate(s) sent, {count} evaluated, {verdict}"]
     if presented.alpn:
         notes.append(f"ALPN protocol: {clean(presented.alpn)}")
     if presented.note:

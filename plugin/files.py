@@ -28,7 +28,7 @@ def load_file(path: str) -> Presented:
     except OSError as exc:
         raise InputError(f"cannot read {shown}: {clean(exc.strerror or str(exc))}") from exc
     if len(data) > MAX_FILE_SIZE:
-        raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB; not a certificate")
+        raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB, not a certificate")
     if b"-----BEGIN" in data:
         certificates = []
         for block in _PEM.findall(data):

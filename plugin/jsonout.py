@@ -111,6 +111,8 @@ def _document(endpoint: str, status: Status, message: str) -> dict[str, Any]:
 def failure_json(endpoint: str, error: CheckError) -> str:
     """A failure that left no certificate to report (DNS, connect, handshake, usage, timeout)."""
     document = _document(endpoint, error.status, error.message)
+    # Keys with nothing to say are left out, not null: Zabbix's JSONPath turns null into the string "null", which a
+    # numeric item rejects (the item becomes unsupported), while a missing key lets the template discard the value.
     document.update({"x509": None, "result": {"value": "error", "message": error.message}, "chain": []})
     return json.dumps(document, separators=(",", ":")) + "\n"
 

@@ -116,7 +116,7 @@ class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
         if evaluation is not None:
             return f"{self.endpoint}: {evaluation.summary()}"
         texts = [result.hint for result in results if result.hint]
-        return f"{self.endpoint}: {'; '.join(texts)}"
+        return f"{self.endpoint}: {' - '.join(texts)}"
 
     def ok(self, results: nagiosplugin.Results) -> str:
         return self._line(results)
@@ -173,4 +173,9 @@ def render(check: nagiosplugin.Check, verbose: int) -> tuple[str, int]:
         root.setLevel(previous)
     output = Output(handler, verbose=verbose)
     output.add(check)
-    return str(output), check.exitcode
+    text = str(output)
+    if verbose == 0:
+        # "text|perf", not nagiosplugin's "text | perf": Icinga 2 would keep the space at the end of the output.
+        # The first " | " is the separator: certificate text never contains "|" (plugin.sanitize).
+        text = text.replace(" | ", "|", 1)
+    return text, check.exitcode

@@ -89,9 +89,10 @@ def _check_a_labels(name: str, text: str, option: str) -> None:
 
 def parse_port(text: str) -> int:
     """A TCP port 1-65535."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
         raise UsageError(f"--port {text!r} is not a TCP port (1-65535)")
-    return int(text)
+    return int(value)
 
 
 @dataclass(frozen=True)

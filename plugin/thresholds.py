@@ -16,7 +16,7 @@ __all__ = ["DEFAULT_CRITICAL", "DEFAULT_WARNING", "Bound", "Threshold", "parse_t
 DEFAULT_WARNING = "30d,25%"
 DEFAULT_CRITICAL = "14d,10%"
 
-_BOUND = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(d|h|%|:)?$")
+_BOUND = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(d|h|%|:)?$", re.ASCII)
 _SECONDS = {"d": 86400.0, "h": 3600.0}
 
 

@@ -256,7 +256,7 @@ def _connect(target: Target, addresses: list[Address], budget: Budget) -> Iterat
             with sock:
                 yield sock, peer
             return
-    raise NetworkError(f"cannot connect: {clean('; '.join(errors), 200)}")
+    raise NetworkError(f"cannot connect: {clean(', '.join(errors), 200)}")
 
 
 def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:

@@ -27,7 +27,7 @@ class Outcome:
     @property
     def status(self) -> str:
         """The first line without perfdata."""
-        return self.lines[0].split(" | ")[0]
+        return self.lines[0].split("|")[0]
 
     @property
     def perf(self) -> dict[str, tuple[float, float | None, float | None]]:
@@ -55,7 +55,7 @@ def assert_contract(code: int, out: str) -> Outcome:
     outcome = Outcome(code, out)
     outcome.perf  # noqa: B018 - validates the grammar
     if "|" in out:  # perfdata sits on the first line (normal) or alone on the last line (-v)
-        assert " | " in out.splitlines()[0] or out.splitlines()[-1].startswith("| ")
+        assert "|" in out.splitlines()[0] or out.splitlines()[-1].startswith("| ")
     return outcome
 
 

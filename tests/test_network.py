@@ -30,7 +30,9 @@ def test_healthy_chain_is_ok_with_perfdata_for_every_certificate(chain_server, r
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem)
     assert result.code == 0
     assert result.status.startswith(f"TLS_EXPIRY OK - localhost:{port}: leaf 'localhost' expires first, in 200.0 days (")
-    assert result.status.endswith("UTC); chain verified")
+    assert result.status.endswith("UTC), chain verified")
+    assert ";" not in result.status  # Nagios rewrites ";" in plugin output to ":"
+    assert "chain verified|days=" in result.lines[0]  # no space before "|": Icinga 2 would keep it in the output
     perf = result.perf
     assert set(perf) == {"days", "days_leaf", "days_int1", "days_root"}
     assert 199.9 < perf["days"][0] <= 200 and perf["days"] == perf["days_leaf"]

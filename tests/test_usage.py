@@ -17,6 +17,8 @@ from check_tls_expiry import main
         (["--hos", "localhost"], "unrecognized arguments"),  # no silent abbreviations
         (["-H", "localhost", "-p", "0"], "--port '0' is not a TCP port"),
         (["-H", "localhost", "-p", "https"], "--port 'https' is not a TCP port"),
+        (["-H", "localhost", "-p", "²"], "--port '²' is not a TCP port"),  # str.isdigit() says yes, int() says no
+        (["-H", "localhost", "-w", "３０d"], "'３０d' is not a threshold"),
         (["-H", "localhost", "-w", "abc"], "'abc' is not a threshold"),
         (["-H", "localhost", "-c", "30x"], "'30x' is not a threshold"),
         (["-H", "localhost", "-w", "150%"], "more than 100%"),

@@ -110,7 +110,7 @@ class Conversation:
             return  # the handshake will report the broken connection
         if pending:
             raise self.fail(
-                f"sent data after agreeing to start TLS ({clean(repr(pending[:40]), 60)}); refusing to continue "
+                f"sent data after agreeing to start TLS ({clean(repr(pending[:40]), 60)}), refusing to continue "
                 "(possible STARTTLS injection)"
             )
 
