@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """check_tls_expiry: warn before any certificate in a TLS endpoint's chain expires, breaks trust or misnames.
 
 The single entry point. It only parses the command line and wires the layers together:

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.subprocess
 
 
 def console_command() -> str:
+    """The installed command: $CHECK_TLS_EXPIRY_COMMAND (a copy install), else beside the interpreter, else PATH."""
     beside = Path(sys.executable).parent / "check_tls_expiry"
-    found = str(beside) if beside.exists() else shutil.which("check_tls_expiry")
+    found = os.environ.get("CHECK_TLS_EXPIRY_COMMAND") or (
+        str(beside) if beside.exists() else shutil.which("check_tls_expiry")
+    )
     if found is None:
         message = "the check_tls_expiry console command is not installed (pip install -e .)"
         if os.environ.get("CI", "").lower() == "true":
