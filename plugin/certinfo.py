@@ -48,7 +48,7 @@ class CertInfo:
     def is_ca(self) -> bool:
         try:
             return bool(self.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-        except (x509.ExtensionNotFound, ValueError):
+        except Exception:  # noqa: BLE001 - absent or malformed: either way not usable as a CA marker
             return False
 
     @property
@@ -88,6 +88,7 @@ def parse_certificate(der: bytes) -> CertInfo:
 def _parse(der: bytes) -> CertInfo:
     try:
         cert = x509.load_der_x509_certificate(der)
+        cert.version  # noqa: B018 - parsed lazily; touch it now so a bad version fails here, not in an output mode
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
@@ -107,5 +108,5 @@ def _parse(der: bytes) -> CertInfo:
             ip_addresses=ips,
             has_san=san is not None,
         )
-    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
-        raise CertificateParseError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - malformed DER surfaces as ValueError, KeyError, InvalidVersion, ...
+        raise CertificateParseError(f"{type(exc).__name__}: {exc}") from None

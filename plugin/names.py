@@ -31,6 +31,8 @@ def matches(info: CertInfo, name: HostName) -> bool:
                 verify_certificate_ip_address(info.cert, str(name.ip))
             else:
                 verify_certificate_hostname(info.cert, name.ascii)
-        except (CertificateError, VerificationError, ValueError):
+        except (CertificateError, VerificationError):
+            return False
+        except Exception:  # noqa: BLE001 - a malformed SAN extension cannot match anything
             return False
     return True

@@ -76,3 +76,14 @@ def test_a_lone_ca_file_is_a_root(root_ca: CA, tmp_path: Path, capsys) -> None:
     result = run(capsys, "--file", write_pem(tmp_path / "root.pem", root_ca.issued))
     assert result.code == 0 and "root 'Test Root CA' expires first" in result.status
     assert set(result.perf) == {"days", "days_root"}
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_fuzzer_findings_are_critical_not_internal_errors(capsys) -> None:
+    """Reproducers from fuzz/crashes: cryptography raised InvalidVersion and KeyError, not ValueError."""
+    for name, message in (("invalidversion-x509-version.pem", "InvalidVersion: 70 is not a valid X509 version"),
+                          ("keyerror-unknown-string-tag-in-name.pem", "certificate #2 in the chain cannot be parsed")):
+        result = run(capsys, "--file", DATA / name)
+        assert result.code == 2 and message in result.status, result.status
