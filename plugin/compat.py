@@ -6,7 +6,6 @@ Supported floors: Python 3.10 (private ``_sslobj.get_unverified_chain``; public 
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -44,25 +43,42 @@ def directly_issued_by(child: x509.Certificate, parent: x509.Certificate) -> boo
     return True
 
 
-def _der_list(chain: Any) -> tuple[bytes, ...]:
-    if not chain:
-        return ()
-    if isinstance(chain[0], bytes):
-        return tuple(chain)
-    import _ssl  # _ssl.Certificate.public_bytes needs the DER constant, which ``ssl`` does not re-export
-
-    return tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in chain)
+Chain = tuple[tuple[bytes, ...], tuple["dict[str, Any] | None", ...]]
 
 
-def presented_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
-    """The certificates the server sent, in order, as DER (works under CERT_NONE too)."""
-    if sys.version_info >= (3, 13):
-        return _der_list(sock.get_unverified_chain())
-    return _der_list(sock._sslobj.get_unverified_chain())  # type: ignore[attr-defined]  # public only from 3.13
+def _chain(objects: Any) -> Chain:
+    """DER and OpenSSL's parsed view (``get_info()``) of each certificate; the view is None where unavailable."""
+    if not objects:
+        return (), ()
+    if isinstance(objects[0], bytes):
+        return tuple(objects), (None,) * len(objects)
+    import _ssl  # Certificate.public_bytes needs the DER constant, which ``ssl`` does not re-export
+
+    ders = tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in objects)
+    infos: list[dict[str, Any] | None] = []
+    for cert in objects:
+        try:
+            infos.append(cert.get_info())
+        except Exception:  # noqa: BLE001 - the view is an optimisation; cryptography parses the DER instead
+            infos.append(None)
+    return ders, tuple(infos)
 
 
-def verified_chain(sock: ssl.SSLSocket) -> tuple[bytes, ...]:
+# The chains come from the private ``_sslobj`` on every version: it returns ``_ssl.Certificate`` objects (DER and
+# OpenSSL's parsed view), works under CERT_NONE, and still exists on 3.13, where the public methods return DER only.
+
+
+def presented_chain(sock: ssl.SSLSocket) -> Chain:
+    """The certificates the server sent, in order (works under CERT_NONE too)."""
+    sslobj = getattr(sock, "_sslobj", None)
+    if sslobj is not None and hasattr(sslobj, "get_unverified_chain"):
+        return _chain(sslobj.get_unverified_chain())
+    return _chain(sock.get_unverified_chain())  # type: ignore[attr-defined]  # public from 3.13
+
+
+def verified_chain(sock: ssl.SSLSocket) -> Chain:
     """OpenSSL's verified path, leaf to trust anchor; only meaningful after a verifying handshake succeeded."""
-    if sys.version_info >= (3, 13):
-        return _der_list(sock.get_verified_chain())
-    return _der_list(sock._sslobj.get_verified_chain())  # type: ignore[attr-defined]
+    sslobj = getattr(sock, "_sslobj", None)
+    if sslobj is not None and hasattr(sslobj, "get_verified_chain"):
+        return _chain(sslobj.get_verified_chain())
+    return _chain(sock.get_verified_chain())  # type: ignore[attr-defined]

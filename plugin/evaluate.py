@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from .certinfo import CertificateParseError, CertInfo, parse_certificate
+from .certinfo import CertificateParseError, CertInfo, from_openssl, parse_certificate
 from .compat import directly_issued_by
 from .presented import Presented, Verification
 from .sanitize import clean
@@ -116,7 +117,7 @@ def _date(moment: datetime) -> str:
 def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
     """Evaluate one acquisition at the instant ``now`` (timezone-aware)."""
     findings: list[Finding] = []
-    parsed = _parse_sent(presented.certificates, findings)
+    parsed = _parse_sent(presented.certificates, presented.parsed, findings)
     if not parsed or parsed[0][0] != 0:
         if not presented.certificates:
             findings.append(Finding(Status.CRITICAL, "the server sent no certificate"))
@@ -152,7 +153,14 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
     return Evaluation(tuple(_sorted(findings)), all_rows, headline, _notes(presented, len(all_rows)))
 
 
-def _parse_sent(certificates: tuple[bytes, ...], findings: list[Finding]) -> list[tuple[int, CertInfo]]:
+def _certificate(der: bytes, openssl_view: dict[str, Any] | None) -> CertInfo:
+    """OpenSSL's parse from the handshake when there is one (cheap), else cryptography's (files, fallbacks)."""
+    return from_openssl(der, openssl_view) if openssl_view is not None else parse_certificate(der)
+
+
+def _parse_sent(
+    certificates: tuple[bytes, ...], views: tuple[dict[str, Any] | None, ...], findings: list[Finding]
+) -> list[tuple[int, CertInfo]]:
     """Parse what was sent, dropping exact duplicates; an unparsable certificate is itself a finding."""
     parsed: list[tuple[int, CertInfo]] = []
     seen: set[bytes] = set()
@@ -162,7 +170,7 @@ def _parse_sent(certificates: tuple[bytes, ...], findings: list[Finding]) -> lis
             continue
         seen.add(digest)
         try:
-            parsed.append((sent, parse_certificate(der)))
+            parsed.append((sent, _certificate(der, views[sent] if sent < len(views) else None)))
         except CertificateParseError as exc:
             findings.append(
                 Finding(Status.CRITICAL, f"certificate #{sent + 1} in the chain cannot be parsed: {clean(str(exc))}")
@@ -181,7 +189,8 @@ def _path(
     by_digest: dict[str, tuple[int | None, CertInfo]] = {info.sha256: (sent, info) for sent, info in parsed}
     if presented.verified_path:
         try:
-            verified = [parse_certificate(der) for der in presented.verified_path]
+            views = presented.verified_parsed or (None,) * len(presented.verified_path)
+            verified = [_certificate(der, view) for der, view in zip(presented.verified_path, views)]
         except CertificateParseError:
             verified = []
         if verified and verified[0].sha256 == parsed[0][1].sha256:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Presented", "Verification"]
 
@@ -38,6 +39,9 @@ class Presented:
     certificates: tuple[bytes, ...]
     verification: Verification
     verified_path: tuple[bytes, ...] = ()
+    # OpenSSL's parsed view of each certificate above (``get_info()``), aligned with them; None where absent.
+    parsed: tuple[dict[str, Any] | None, ...] = ()
+    verified_parsed: tuple[dict[str, Any] | None, ...] = ()
     tls_version: str | None = None
     peer: str | None = None
     alpn: str | None = None

@@ -92,7 +92,7 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
         else:
             with tls:
                 verdict = Verification(attempted=True, ok=True, hostname_checked=True)
-                return _presented(target, tls, peer, verdict, note, compat.verified_chain(tls))
+                return _presented(target, tls, peer, verdict, note, verified=True)
     # OpenSSL stops at the first error it finds; fetch the whole chain so evaluation can say everything.
     return _fetch_unverified(target, addresses, budget, verdict, legacy)
 
@@ -115,14 +115,18 @@ def _presented(
     peer: str,
     verdict: Verification,
     note: str | None,
-    verified: tuple[bytes, ...] = (),
+    verified: bool = False,
 ) -> Presented:
+    certificates, parsed = compat.presented_chain(tls)
+    path, path_parsed = compat.verified_chain(tls) if verified else ((), ())
     return Presented(
         note=note,
         source=target.endpoint,
-        certificates=compat.presented_chain(tls),
+        certificates=certificates,
+        parsed=parsed,
         verification=verdict,
-        verified_path=verified,
+        verified_path=path,
+        verified_parsed=path_parsed,
         tls_version=tls.version(),
         peer=peer,
         alpn=tls.selected_alpn_protocol(),
@@ -282,7 +286,7 @@ def _handshake(
         tls.close()
         raise
     except ssl.SSLError as exc:
-        if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.presented_chain(tls):
+        if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.presented_chain(tls)[0]:
             return tls, f"the server then asked for a client certificate ({_reason(exc)})"
         tls.close()
         raise _translate(exc, budget, phase, legacy) from exc
