@@ -17,26 +17,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from ci import require_binary
 from pki import CA, Issued, write_pem
 from servers import TLSServerFactory, openssl_server
 
 # Session-scoped real daemons for the STARTTLS tests; each starts only when a test asks for it.
 pytest_plugins = ["daemons_db", "daemons_mail"]
-
-
-def require_binary(name: str) -> str:
-    """Return the path of executable ``name``, or skip the test if it is missing.
-
-    When the environment variable ``CI`` is ``"true"`` a missing binary is a
-    failure instead: CI must not silently skip.
-    """
-    path = shutil.which(name)
-    if path is None:
-        message = f"required binary {name!r} not found on PATH"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (CI=true, refusing to skip)", pytrace=False)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="session")

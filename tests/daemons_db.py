@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci import in_ci, require_binary
 from pki import CA, Issued, write_key, write_pem
 
 __all__ = [
@@ -151,31 +152,6 @@ class DaemonStartError(RuntimeError):
 
 # --------------------------------------------------------------------------
 # Helpers
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def require_binary(
-    name: str, *alternatives: str, before: Sequence[str] = (), after: Sequence[str] = SBIN_DIRS
-) -> str:
-    """Return the path of the first of ``name``/``alternatives`` found, else skip.
-
-    Searched in ``before``, then ``$PATH``, then ``after``.  Like
-    ``conftest.require_binary``: when ``CI=true`` a missing binary fails the
-    test instead of skipping it.
-    """
-    search = os.pathsep.join([*before, os.environ.get("PATH", os.defpath), *after])
-    for candidate in (name, *alternatives):
-        path = shutil.which(candidate, path=search)
-        if path is not None:
-            return path
-    names = " / ".join(repr(n) for n in (name, *alternatives))
-    message = f"required binary {names} not found (searched {search})"
-    if _in_ci():
-        pytest.fail(f"{message} (CI=true, refusing to skip)", pytrace=False)
-    pytest.skip(message)
 
 
 def _postgres_bindir() -> Path:

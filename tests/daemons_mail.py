@@ -49,6 +49,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from ci import unavailable
 from pki import CA, write_key, write_pem
 
 __all__ = [
@@ -124,12 +125,6 @@ class MailChain:
 # CI-aware skipping (plugin modules cannot import conftest)
 
 
-def _skip_or_fail(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true, refusing to skip)", pytrace=False)
-    pytest.skip(message)
-
-
 def require_executable(path_or_name: str) -> str:
     """Return the executable's path; skip (or fail when CI=="true") if missing.
 
@@ -142,7 +137,7 @@ def require_executable(path_or_name: str) -> str:
         search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
         found = shutil.which(path_or_name, path=search)
     if found is None:
-        _skip_or_fail(f"required binary {path_or_name!r} not found")
+        unavailable(f"required binary {path_or_name!r} not found")
     assert found is not None
     return found
 
@@ -150,14 +145,14 @@ def require_executable(path_or_name: str) -> str:
 def require_root(what: str) -> None:
     """Skip (or fail when CI=="true") unless running as root."""
     if os.geteuid() != 0:
-        _skip_or_fail(f"{what} needs root (to run as its own daemon user)")
+        unavailable(f"{what} needs root (to run as its own daemon user)")
 
 
 def _user(name: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        _skip_or_fail(f"system user {name!r} missing (is its package installed?)")
+        unavailable(f"system user {name!r} missing (is its package installed?)")
         raise
     return entry.pw_uid, entry.pw_gid
 
@@ -744,7 +739,7 @@ def nntp_server(mail_chain: MailChain, tmp_path_factory: pytest.TempPathFactory)
     require_root("nnrpd")
     system_conf = Path("/etc/news/inn.conf")
     if not system_conf.is_file():
-        _skip_or_fail(f"{system_conf} missing (is inn2 installed?)")
+        unavailable(f"{system_conf} missing (is inn2 installed?)")
     base = _private_dir(tmp_path_factory, "inn", owner=INN_USER)
     cert, key = _install_tls(mail_chain, base, INN_USER)
     dirs = {
@@ -842,7 +837,7 @@ def irc_server(mail_chain: MailChain, tmp_path_factory: pytest.TempPathFactory) 
     require_root("inspircd")
     for module in ("m_ssl_gnutls.so", "m_starttls.so"):
         if not (Path(INSPIRCD_MODULES) / module).is_file():
-            _skip_or_fail(f"InspIRCd module {module} missing")
+            unavailable(f"InspIRCd module {module} missing")
     version = _first_line(_run([inspircd, "--version"]))
     base = _private_dir(tmp_path_factory, "inspircd", owner=IRC_USER)
     cert, key = _install_tls(mail_chain, base, IRC_USER)

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
+from ci import require_binary
 from pki import CA, self_signed_leaf, write_pem
 from servers import openssl_server, refused_port
 

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import require_binary
+from ci import require_binary
 from pki import CA, self_signed_leaf, write_key, write_pem
 from scripted import ReadLine, Send, StartTLS, scripted_server
 from servers import openssl_server

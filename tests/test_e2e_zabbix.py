@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_binary
+from ci import in_ci, require_binary, unavailable
 from pki import CA, Issued
 from servers import openssl_server, refused_port
 
@@ -71,14 +71,6 @@ exit $rc
 """
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _missing(message: str) -> None:
-    if _ci():
-        pytest.fail(f"{message} (CI=true, refusing to skip)", pytrace=False)
-    pytest.skip(message)
 
 
 def _not_after(leaf: Issued | None) -> int:
@@ -115,7 +107,7 @@ class Database:
     def __init__(self, base: Path) -> None:
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
-            _missing("PostgreSQL server binaries not found (apt-get install postgresql)")
+            unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
         self.bin = Path(bins[-1]).parent
         self.psql = require_binary("psql")
         self.base = base
@@ -172,9 +164,9 @@ def zabbix_db() -> Iterator[Database]:
     """PostgreSQL with a fresh Zabbix 6.0 schema, shared by the session (the import dominates the run time)."""
     require_binary("zabbix_server")
     if os.geteuid() != 0:
-        _missing("the Zabbix end-to-end test runs PostgreSQL as user postgres and needs root")
+        unavailable("the Zabbix end-to-end test runs PostgreSQL as user postgres and needs root")
     if not (SCHEMA_DIR / "schema.sql.gz").exists():
-        _missing(f"{SCHEMA_DIR}/schema.sql.gz not found (apt-get install zabbix-server-pgsql)")
+        unavailable(f"{SCHEMA_DIR}/schema.sql.gz not found (apt-get install zabbix-server-pgsql)")
     base = Path(tempfile.mkdtemp(prefix="e2e-zabbix-"))
     base.chmod(0o755)  # postgres must traverse it
     database = Database(base)
@@ -553,7 +545,7 @@ def test_json_mode_fits_in_the_server_timeout(zabbix_run: ZabbixRun) -> None:
 @pytest.fixture
 def template(zabbix_run: ZabbixRun) -> ZabbixRun:
     if not zabbix_run.template_hosts:
-        _missing(zabbix_run.template_error or "template part did not run")
+        unavailable(zabbix_run.template_error or "template part did not run")
     return zabbix_run
 
 

@@ -19,7 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-import conftest
+import ci
 from pki import (
     CA,
     Issued,
@@ -338,10 +338,10 @@ def test_refused_port() -> None:
 
 
 def test_require_binary(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert conftest.require_binary("sh")
+    assert ci.require_binary("sh")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):
-        conftest.require_binary("no-such-binary-for-tests")
+        ci.require_binary("no-such-binary-for-tests")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception):
-        conftest.require_binary("no-such-binary-for-tests")
+        ci.require_binary("no-such-binary-for-tests")

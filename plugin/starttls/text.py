@@ -119,20 +119,27 @@ class Pop3(Negotiator):
             raise conversation.fail(f"refused STARTTLS: {shown(reply)}")
 
 
+def _coded_upgrade(
+    conversation: Conversation, command: str, go_ahead: int, not_offered: tuple[int, ...], greetings: tuple[int, ...]
+) -> None:
+    """Greeting, one command, one coded reply: the shape FTP's AUTH TLS and NNTP's STARTTLS share."""
+    code, lines = read_coded_reply(conversation, "greeting")
+    if code not in greetings:
+        raise conversation.fail(f"refused the session: {code} {shown(' '.join(lines))}")
+    conversation.send(f"{command}\r\n".encode("ascii"), f"{command} reply")
+    code, lines = read_coded_reply(conversation, f"{command} reply")
+    if code in not_offered:
+        raise conversation.fail(f"does not offer STARTTLS ({command}): {code} {shown(' '.join(lines))}")
+    if code != go_ahead:
+        raise conversation.fail(f"refused STARTTLS ({command}): {code} {shown(' '.join(lines))}")
+
+
 class Ftp(Negotiator):
     name = "ftp"
     default_port = 21
 
     def negotiate(self, conversation: Conversation, hello: Hello) -> None:
-        code, lines = read_coded_reply(conversation, "greeting")
-        if code != 220:
-            raise conversation.fail(f"refused the session: {code} {shown(' '.join(lines))}")
-        conversation.send(b"AUTH TLS\r\n", "AUTH TLS reply")
-        code, lines = read_coded_reply(conversation, "AUTH TLS reply")
-        if code in (500, 502, 504):
-            raise conversation.fail(f"does not offer STARTTLS (AUTH TLS): {code} {shown(' '.join(lines))}")
-        if code != 234:
-            raise conversation.fail(f"refused STARTTLS (AUTH TLS): {code} {shown(' '.join(lines))}")
+        _coded_upgrade(conversation, "AUTH TLS", 234, not_offered=(500, 502, 504), greetings=(220,))
 
 
 class Nntp(Negotiator):
@@ -140,15 +147,7 @@ class Nntp(Negotiator):
     default_port = 119
 
     def negotiate(self, conversation: Conversation, hello: Hello) -> None:
-        code, lines = read_coded_reply(conversation, "greeting")
-        if code not in (200, 201):
-            raise conversation.fail(f"refused the session: {code} {shown(' '.join(lines))}")
-        conversation.send(b"STARTTLS\r\n", "STARTTLS reply")
-        code, lines = read_coded_reply(conversation, "STARTTLS reply")
-        if code in (500, 501, 502):
-            raise conversation.fail(f"does not offer STARTTLS: {code} {shown(' '.join(lines))}")
-        if code != 382:
-            raise conversation.fail(f"refused STARTTLS: {code} {shown(' '.join(lines))}")
+        _coded_upgrade(conversation, "STARTTLS", 382, not_offered=(500, 501, 502), greetings=(200, 201))
 
 
 class Sieve(Negotiator):
