@@ -74,6 +74,13 @@ class _Parser(argparse.ArgumentParser):
     def print_help(self, file: object = None) -> None:
         super().print_help(sys.stdout)
 
+    # argparse writes "[-4 | -6]"; a "|" in plugin output starts perfdata, so the usage says "[-4 / -6]".
+    def format_usage(self) -> str:
+        return super().format_usage().replace(" | ", " / ")
+
+    def format_help(self) -> str:
+        return super().format_help().replace(" | ", " / ")
+
 
 def _threshold(text: str) -> Threshold:
     try:

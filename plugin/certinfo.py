@@ -33,7 +33,7 @@ class CertificateParseError(ValueError):
 class _Details:
     """The fields only ``cryptography`` provides."""
 
-    cert: x509.Certificate
+    cert: x509.Certificate | None
     subject: str
     issuer: str
     serial: int
@@ -69,13 +69,21 @@ class CertInfo:
     @property
     def details(self) -> _Details:
         if self._details is None:
-            # OpenSSL accepted this certificate; should cryptography not, the error surfaces where it is used.
-            self._details = _parse(self.der)[1]
+            try:
+                self._details = _parse(self.der)[1]
+            except CertificateParseError as exc:
+                # OpenSSL accepted what cryptography rejects: report what OpenSSL saw, say the rest is unreadable.
+                unreadable = f"(unreadable: {exc})"
+                self._details = _Details(None, unreadable, unreadable, 0, (), (), False)
         return self._details
 
     @property
     def cert(self) -> x509.Certificate:
-        return self.details.cert
+        """cryptography's object; raises :class:`CertificateParseError` when cryptography cannot read it."""
+        cert = self.details.cert
+        if cert is None:
+            raise CertificateParseError(self.details.subject)
+        return cert
 
     @property
     def subject(self) -> str:
@@ -123,10 +131,7 @@ class CertInfo:
         """The subject CN, or the whole subject when there is no CN."""
         if self.subject_cn is not None:
             return self.subject_cn
-        try:
-            return self.subject or "(empty subject)"
-        except CertificateParseError:
-            return "(unreadable subject)"
+        return self.subject or "(empty subject)"
 
     @property
     def lifetime(self) -> float:

@@ -199,13 +199,20 @@ def _path(
     pool = list(parsed[1:])
     while not path[-1][1].self_issued:
         child = path[-1][1]
-        candidates = [item for item in pool if directly_issued_by(child.cert, item[1].cert)]
+        candidates = [item for item in pool if _issued(child, item[1])]
         if not candidates:
             break
         parent = min(candidates, key=lambda item: not item[1].not_before <= now <= item[1].not_after)
         path.append(parent)
         pool.remove(parent)
     return path
+
+
+def _issued(child: CertInfo, parent: CertInfo) -> bool:
+    try:
+        return directly_issued_by(child.cert, parent.cert)
+    except CertificateParseError:  # a certificate only OpenSSL could read links to nothing
+        return False
 
 
 def _role(index: int, info: CertInfo, length: int, from_file: bool) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from .certinfo import CertInfo
+from .certinfo import CertificateParseError, CertInfo
 from .errors import CheckError
 from .evaluate import CertRow, Evaluation
 from .sanitize import clean
@@ -49,7 +49,11 @@ def _moment(moment: datetime) -> dict[str, Any]:
 
 
 def _x509(info: CertInfo) -> dict[str, Any]:
-    cert = info.cert
+    try:
+        cert = info.cert
+    except CertificateParseError:
+        return {"subject": clean(info.subject, 256), "not_before": _moment(info.not_before),
+                "not_after": _moment(info.not_after)}
     try:
         signature = _SIGNATURES.get(cert.signature_algorithm_oid._name, cert.signature_algorithm_oid.dotted_string)
     except Exception:  # noqa: BLE001 - an odd OID is no reason to lose the whole result

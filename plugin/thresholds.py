@@ -18,6 +18,7 @@ DEFAULT_CRITICAL = "14d,10%"
 
 _BOUND = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(d|h|%|:)?$", re.ASCII)
 _SECONDS = {"d": 86400.0, "h": 3600.0}
+_LARGEST = 876000.0  # 100 years in hours, the largest unit-less count that means anything here
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def parse_threshold(text: str) -> Threshold:
                 "percent of the certificate's lifetime (25%), or a comma list such as 30d,25%"
             )
         number, unit = float(match.group(1)), match.group(2) or "d"
+        if number > _LARGEST:  # also keeps inf (from a 400-digit number) out of the perfdata
+            raise ValueError(f"{part.strip()!r} is more than a century; not a threshold")
         if unit == ":":
             unit = "d"
         if unit == "%" and number > 100:

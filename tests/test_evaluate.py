@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -102,3 +103,23 @@ def test_self_signed_leaf_alone_is_the_leaf() -> None:
     leaf = self_signed_leaf(not_after=100 * D)
     evaluation = evaluate(presented(leaf.der), POLICY, datetime.now(timezone.utc))
     assert [row.role for row in evaluation.rows] == ["leaf"]
+
+
+def test_certificate_only_openssl_can_read_degrades_gracefully(pki: tuple[CA, CA]) -> None:
+    """OpenSSL's view (dates, CN) is used; cryptography's fields say they are unreadable instead of crashing."""
+    _, intermediate = pki
+    leaf = intermediate.leaf(not_after=100 * D)
+    view = {"subject": ((("commonName", "odd.example"),),), "issuer": ((("commonName", "CA"),),),
+            "notBefore": "Nov 26 13:38:32 2026 GMT", "notAfter": "Jun 15 13:38:32 2030 GMT"}
+    chain = Presented(source="test", certificates=(b"\x30\x03junk", leaf.der), verification=UNCHECKED,
+                      parsed=(view, None), peer="127.0.0.1:443")
+    evaluation = evaluate(chain, POLICY, datetime.now(timezone.utc))
+    assert evaluation.rows[0].info.short_name == "odd.example"
+    assert evaluation.rows[0].info.subject.startswith("(unreadable: ")
+    assert [row.label for row in evaluation.rows] == ["leaf", "extra1"] and evaluation.status == Status.OK
+    from plugin.jsonout import render_json
+    from plugin.nagios import build_check, render
+
+    text, code = render(build_check("test", lambda: evaluation), verbose=1)
+    assert code == 0 and "subject '(unreadable: " in text
+    assert json.loads(render_json("test", lambda: evaluation))["x509"]["subject"].startswith("(unreadable: ")

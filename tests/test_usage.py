@@ -19,6 +19,7 @@ from check_tls_expiry import main
         (["-H", "localhost", "-p", "https"], "--port 'https' is not a TCP port"),
         (["-H", "localhost", "-p", "²"], "--port '²' is not a TCP port"),  # str.isdigit() says yes, int() says no
         (["-H", "localhost", "-w", "３０d"], "'３０d' is not a threshold"),
+        (["-H", "localhost", "-w", "9" * 120], "is more than a century"),  # 9 * 400 would be float inf
         (["-H", "localhost", "-w", "abc"], "'abc' is not a threshold"),
         (["-H", "localhost", "-c", "30x"], "'30x' is not a threshold"),
         (["-H", "localhost", "-w", "150%"], "more than 100%"),
@@ -52,6 +53,7 @@ def test_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixtur
     assert first.startswith("TLS_EXPIRY UNKNOWN - ")
     assert message in first
     assert rest.startswith("usage: check_tls_expiry")
+    assert "|" not in out  # argparse's "[-4 | -6]" would start perfdata in Nagios' long output
     assert err == ""
 
 
