@@ -12,12 +12,10 @@ Text fields are kept raw here; every output mode passes them through :func:`plug
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 import warnings
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -29,8 +27,7 @@ class CertificateParseError(ValueError):
     """The bytes are not a certificate this check can read."""
 
 
-@dataclass(frozen=True)
-class _Details:
+class _Details(NamedTuple):
     """The fields only ``cryptography`` provides."""
 
     cert: x509.Certificate | None
@@ -115,6 +112,8 @@ class CertInfo:
 
     @property
     def sha256(self) -> str:
+        import hashlib  # only -v and JSON print fingerprints
+
         return hashlib.sha256(self.der).hexdigest()
 
     @property

@@ -12,10 +12,8 @@ No I/O and no clock: ``now`` is passed in, so tests can freeze time. Which certi
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .certinfo import CertificateParseError, CertInfo, from_openssl, parse_certificate
 from .compat import directly_issued_by
@@ -35,8 +33,7 @@ _SHOWN_NAMES = 4
 _JOIN = " - "
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """What the operator asked for: thresholds and the name the leaf must carry (None: do not check)."""
 
     warning: Threshold
@@ -44,8 +41,7 @@ class Policy:
     name: HostName | None = None
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One thing the operator should know. ``text`` is already sanitised. Lower ``order`` is told first."""
 
     status: Status
@@ -53,8 +49,7 @@ class Finding:
     order: float = 0.0
 
 
-@dataclass(frozen=True)
-class CertRow:
+class CertRow(NamedTuple):
     """One certificate as reported: its role, its perfdata label and its time left against the thresholds."""
 
     info: CertInfo
@@ -75,8 +70,7 @@ class CertRow:
         return f"{self.role} '{clean(self.info.short_name, 64)}'"
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     findings: tuple[Finding, ...]
     rows: tuple[CertRow, ...]
     headline: CertRow | None
@@ -124,8 +118,9 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
         return Evaluation(tuple(_sorted(findings)), (), None, _notes(presented, 0))
     leaf = parsed[0][1]
     path = _path(presented, parsed, now)
-    on_path = {info.sha256 for _, info in path}
-    extras = [(sent, info) for sent, info in parsed if info.sha256 not in on_path]
+    # Certificates are identified by their DER bytes: equal bytes, same certificate, no hashing needed.
+    on_path = {info.der for _, info in path}
+    extras = [(sent, info) for sent, info in parsed if info.der not in on_path]
 
     from_file = presented.peer is None
     rows = [
@@ -165,10 +160,9 @@ def _parse_sent(
     parsed: list[tuple[int, CertInfo]] = []
     seen: set[bytes] = set()
     for sent, der in enumerate(certificates):
-        digest = hashlib.sha256(der).digest()
-        if digest in seen:
+        if der in seen:
             continue
-        seen.add(digest)
+        seen.add(der)
         try:
             parsed.append((sent, _certificate(der, views[sent] if sent < len(views) else None)))
         except CertificateParseError as exc:
@@ -186,15 +180,15 @@ def _path(
     Without a verified path, an issuer valid now is preferred over an expired one with the same name and key
     (an old cross-sign), as OpenSSL's own chain building does.
     """
-    by_digest: dict[str, tuple[int | None, CertInfo]] = {info.sha256: (sent, info) for sent, info in parsed}
+    by_der: dict[bytes, tuple[int | None, CertInfo]] = {info.der: (sent, info) for sent, info in parsed}
     if presented.verified_path:
         try:
             views = presented.verified_parsed or (None,) * len(presented.verified_path)
             verified = [_certificate(der, view) for der, view in zip(presented.verified_path, views)]
         except CertificateParseError:
             verified = []
-        if verified and verified[0].sha256 == parsed[0][1].sha256:
-            return [by_digest.get(info.sha256, (None, info)) for info in verified]
+        if verified and verified[0].der == parsed[0][1].der:
+            return [by_der.get(info.der, (None, info)) for info in verified]
     path: list[tuple[int | None, CertInfo]] = [(parsed[0][0], parsed[0][1])]
     pool = list(parsed[1:])
     while not path[-1][1].self_issued:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Presented", "Verification"]
 
 
-@dataclass(frozen=True)
-class Verification:
+class Verification(NamedTuple):
     """OpenSSL's view of the chain, taken in the handshake.
 
     ``attempted`` is False when trust was not checked (``--ignore-trust``, file mode). ``code``/``message`` are
@@ -26,8 +24,7 @@ class Verification:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Presented:
+class Presented(NamedTuple):
     """One acquisition: DER certificates in the order they were sent (duplicates kept), and what verified.
 
     ``verified_path`` is OpenSSL's verified chain, leaf first, ending at the trust anchor (which the server may

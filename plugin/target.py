@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import UsageError
 
@@ -21,8 +21,7 @@ _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
-class HostName:
+class HostName(NamedTuple):
     """A host given on the command line.
 
     ``ascii`` is what goes on the wire (A-label, or the IP address text), ``display`` is what the operator typed,
@@ -95,8 +94,7 @@ def parse_port(text: str) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """One network endpoint: where to connect, what to send in SNI, which name to verify.
 
     ``verify_name`` is the SNI name when ``--sni`` is given, else the host. ``sni`` is ``None`` for IP literals:

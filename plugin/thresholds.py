@@ -9,7 +9,7 @@ bound, i.e. below the smallest one for that certificate: ``30d,25%`` is 30 days 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DEFAULT_CRITICAL", "DEFAULT_WARNING", "Bound", "Threshold", "parse_threshold"]
 
@@ -21,8 +21,7 @@ _SECONDS = {"d": 86400.0, "h": 3600.0}
 _LARGEST = 876000.0  # 100 years in hours, the largest unit-less count that means anything here
 
 
-@dataclass(frozen=True)
-class Bound:
+class Bound(NamedTuple):
     """One bound: ``value`` in ``unit`` (``d``, ``h`` or ``%``)."""
 
     value: float
@@ -38,8 +37,7 @@ class Bound:
         return f"{self.value:g}{self.unit}"
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(NamedTuple):
     """A parsed ``-w``/``-c`` value."""
 
     bounds: tuple[Bound, ...]

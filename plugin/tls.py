@@ -18,8 +18,7 @@ import ssl
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import compat
 from .budget import Budget
@@ -41,8 +40,7 @@ _HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
 
 
-@dataclass(frozen=True)
-class Trust:
+class Trust(NamedTuple):
     """Where trust anchors come from. ``ignore`` skips the trust verdict (self-signed or private CA)."""
 
     cafile: str | None = None

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from .wire import Conversation
 
 __all__ = ["Hello", "Negotiator"]
 
 
-@dataclass(frozen=True)
-class Hello:
+class Hello(NamedTuple):
     """What a negotiator may need to introduce itself: the name we verify, and the XMPP domain."""
 
     server_name: str
