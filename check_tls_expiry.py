@@ -175,12 +175,10 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
     if options.file is None and options.host is None:
         raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
     if options.file is not None:
-        network_only = [flag for flag, value in (("--address", options.address), ("--sni", options.sni),
-                                                 ("--port", options.port), ("--starttls", options.starttls),
-                                                 ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
-                        if value is not None]
-        network_only += [flag for flag, value in (("--cafile", options.cafile), ("--capath", options.capath))
-                         if value is not None]
+        given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
+                 ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn),
+                 ("--cafile", options.cafile), ("--capath", options.capath))
+        network_only = [flag for flag, value in given if value is not None]
         if options.family != socket.AF_UNSPEC:
             network_only.append("-4/-6")
         if network_only:

@@ -128,7 +128,7 @@ def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
     ]
     rows = _labelled(rows)
     extra_rows = [_row(info, "extra", sent, False, policy, now) for sent, info in extras]
-    extra_rows = [_relabel(row, f"extra{i}") for i, row in enumerate(extra_rows, 1)]
+    extra_rows = [row._replace(label=f"extra{i}") for i, row in enumerate(extra_rows, 1)]
 
     for row in rows:
         findings.extend(_expiry(row, now))
@@ -233,10 +233,6 @@ def _row(info: CertInfo, role: str, sent: int | None, on_path: bool, policy: Pol
     )
 
 
-def _relabel(row: CertRow, label: str) -> CertRow:
-    return CertRow(row.info, row.role, label, row.sent, row.on_path, row.left, row.warn, row.crit)
-
-
 def _labelled(rows: list[CertRow]) -> list[CertRow]:
     """Perfdata labels that keep their meaning when the chain changes: leaf, int1, int2, ..., root."""
     out = []
@@ -244,7 +240,7 @@ def _labelled(rows: list[CertRow]) -> list[CertRow]:
     for row in rows:
         if row.role == "intermediate":
             intermediates += 1
-            out.append(_relabel(row, f"int{intermediates}"))
+            out.append(row._replace(label=f"int{intermediates}"))
         else:
             out.append(row)
     return out

@@ -22,10 +22,8 @@ import json
 import os
 import pwd
 import re
-import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from ci import require_binary
+from e2e import write_recording_wrapper
 from pki import CA, self_signed_leaf, write_pem
 from servers import openssl_server, refused_port
 
@@ -48,17 +47,6 @@ PLUGIN = ROOT / "check_tls_expiry.py"
 DEADLINE = 30.0
 CONTROL_WARNING = "Ignoring invalid perfdata for checkable 'web1!control_bad_perfdata'"
 
-# Recording wrapper: runs this checkout's plugin with the test's interpreter and keeps a copy of its stdout and
-# exit code per run (mktemp: checks run in parallel).
-WRAPPER = """\
-#!/bin/sh
-rec=$(mktemp @REC@/run.XXXXXX) || exit 3
-printf '%s\\n' "$*" > "$rec.args"
-@PY@ @PLUGIN@ "$@" > "$rec.out"; rc=$?
-printf '%s\\n' "$rc" > "$rec.rc"
-cat "$rec.out"
-exit $rc
-"""
 
 # One line per check result: Icinga's own macros for the state, the output and the perfdata it recorded.
 FORMAT = ('"SERVICE::$service.name$\\tSTATE::$service.state$\\tEXIT::$service.state_id$'
@@ -165,11 +153,7 @@ class Icinga2:
         self.conf = base / "etc" / "icinga2.conf"
         self.log = base / "log" / "icinga2.log"
         self.records = base / "records"
-        wrapper = base / "plugins" / "check_tls_expiry"
-        wrapper.write_text(WRAPPER.replace("@REC@", shlex.quote(str(self.records)))
-                           .replace("@PY@", shlex.quote(sys.executable))
-                           .replace("@PLUGIN@", shlex.quote(str(PLUGIN))), encoding="utf-8")
-        wrapper.chmod(0o755)
+        write_recording_wrapper(base / "plugins" / "check_tls_expiry", self.records)
         # As root the daemon would drop privileges to nagios; keep whoever we are (root in CI).
         self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "ICINGA2_USER": pwd.getpwuid(os.getuid()).pw_name,
                     "ICINGA2_GROUP": grp.getgrgid(os.getgid()).gr_name}

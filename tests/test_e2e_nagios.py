@@ -23,7 +23,6 @@ import shlex
 import signal
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from ci import require_binary
+from e2e import write_recording_wrapper
 from pki import CA, self_signed_leaf, write_key, write_pem
 from scripted import ReadLine, Send, StartTLS, scripted_server
 from servers import openssl_server
@@ -127,18 +127,6 @@ define host {
 }
 """
 
-# Recording wrapper: runs this checkout's plugin with the test's interpreter and keeps a copy of its stdout and
-# exit code per run (mktemp: services run in parallel).
-WRAPPER = """\
-#!/bin/sh
-rec=$(mktemp @REC@/run.XXXXXX) || exit 3
-printf '%s\\n' "$*" > "$rec.args"
-@PY@ @PLUGIN@ "$@" > "$rec.out"; rc=$?
-printf '%s\\n' "$rc" > "$rec.rc"
-cat "$rec.out"
-exit $rc
-"""
-
 
 @dataclass(frozen=True)
 class Case:
@@ -158,15 +146,6 @@ class Run:
     current_state: int
     printed: str  # what the plugin printed for this service (recorded by the wrapper)
     exit_code: int
-
-
-def _write_wrapper(path: Path, records: Path) -> Path:
-    records.mkdir(parents=True, exist_ok=True)
-    text = (WRAPPER.replace("@REC@", shlex.quote(str(records)))
-            .replace("@PY@", shlex.quote(sys.executable)).replace("@PLUGIN@", shlex.quote(str(PLUGIN))))
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o755)
-    return path
 
 
 def _sample_services() -> str:
@@ -206,7 +185,7 @@ class Nagios:
                             .replace("@USER@", user).replace("@GROUP@", group), encoding="utf-8")
         (base / "resource.cfg").write_text(f"$USER1$={base / 'plugins'}\n", encoding="utf-8")
         self.records = base / "records"
-        _write_wrapper(base / "plugins" / "check_tls_expiry", self.records)
+        write_recording_wrapper(base / "plugins" / "check_tls_expiry", self.records)
 
     def objects(self, text: str) -> None:
         (self.base / "objects.cfg").write_text(BASE_OBJECTS + text, encoding="utf-8")

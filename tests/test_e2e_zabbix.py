@@ -32,7 +32,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -44,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ci import in_ci, require_binary, unavailable
+from ci import require_binary, unavailable
+from e2e import write_recording_wrapper
 from pki import CA, Issued
 from servers import openssl_server, refused_port
 
@@ -59,18 +59,6 @@ FRONTEND_DIR = Path("/usr/share/zabbix")
 SERVER_TIMEOUT = 3  # Zabbix's own default Timeout; the plugin's JSON mode defaults to 2.5 s
 DEADLINE = 60.0
 INTERVAL = "3s"  # update interval of the master items
-
-WRAPPER = """\
-#!/bin/sh
-rec=$(mktemp @REC@/run.XXXXXX) || exit 3
-printf '%s\\n' "$*" > "$rec.args"
-@PY@ @PLUGIN@ "$@" > "$rec.out"; rc=$?
-printf '%s\\n' "$rc" > "$rec.rc"
-cat "$rec.out"
-exit $rc
-"""
-
-
 
 
 def _not_after(leaf: Issued | None) -> int:
@@ -423,10 +411,7 @@ def _zabbix_run(db: Database, intermediate_ca: CA, root_pem: Path, base: Path) -
     scripts = base / "externalscripts"
     for path in (records, scripts):
         path.mkdir()
-    wrapper = scripts / "check_tls_expiry"
-    wrapper.write_text(WRAPPER.replace("@REC@", shlex.quote(str(records))).replace("@PY@", shlex.quote(sys.executable))
-                       .replace("@PLUGIN@", shlex.quote(str(PLUGIN))), encoding="utf-8")
-    wrapper.chmod(0o755)
+    write_recording_wrapper(scripts / "check_tls_expiry", records)
     leaves = {
         "ok": intermediate_ca.leaf(names, not_after=timedelta(days=200)),
         "soon": intermediate_ca.leaf(names, not_after=timedelta(days=20)),
