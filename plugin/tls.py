@@ -18,10 +18,11 @@ import ssl
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from . import compat
 from .budget import Budget
+from .connect import Address, connect, reason, resolve
 from .errors import InputError, NetworkError
 from .presented import Presented, Verification
 from .sanitize import clean
@@ -31,10 +32,6 @@ __all__ = ["Trust", "fetch"]
 
 log = logging.getLogger(__name__)
 
-# (address family, socket address) as getaddrinfo returns them.
-Address = tuple[int, tuple[Any, ...]]
-
-_SSL_NOISE = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
 _HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
 # OpenSSL reasons meaning "what came back is not TLS at all".
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
@@ -54,7 +51,7 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
     A server that speaks only TLS 1.0/1.1 is refused by today's OpenSSL defaults; its chain is then fetched
     again with a legacy context, so the operator learns both that and when its certificates expire.
     """
-    addresses = _resolve(target, budget)
+    addresses = resolve(target, budget)
     try:
         return _fetch(target, trust, budget, addresses, legacy=False)
     except _LegacyOnly:
@@ -134,7 +131,7 @@ def _presented(
 @contextmanager
 def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[tuple[socket.socket, str]]:
     """Connect, and when ``--starttls`` is given, negotiate up to the server's go-ahead (again on a retry)."""
-    with _connect(target, addresses, budget) as (sock, peer):
+    with connect(target, addresses, budget) as (sock, peer):
         if target.protocol is not None:
             from .starttls import REGISTRY, Conversation, Hello
 
@@ -170,7 +167,7 @@ def _verifying_context(trust: Trust, target: Target, legacy: bool) -> ssl.SSLCon
             context.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
         except (OSError, ssl.SSLError) as exc:
             where = f"--cafile {trust.cafile}" if trust.cafile else f"--capath {trust.capath}"
-            raise InputError(f"cannot load trust anchors from {clean(where)}: {clean(_reason(exc))}") from exc
+            raise InputError(f"cannot load trust anchors from {clean(where)}: {clean(reason(exc))}") from exc
     else:
         _load_system_trust(context)
     return context
@@ -195,77 +192,6 @@ def _load_system_trust(context: ssl.SSLContext) -> None:
     context.set_default_verify_paths()
 
 
-def _resolve(target: Target, budget: Budget) -> list[Address]:
-    host = target.connect
-    if host.ip is not None:
-        flags = socket.AI_NUMERICHOST
-        infos = socket.getaddrinfo(host.connect_text, target.port, target.family, socket.SOCK_STREAM, 0, flags)
-    else:
-        infos = _getaddrinfo_bounded(host.connect_text, target.port, target.family, budget)
-    addresses: list[Address] = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-    if not addresses:
-        raise NetworkError(f"{host.display} has no address for the requested family")
-    return addresses
-
-
-def _getaddrinfo_bounded(host: str, port: int, family: int, budget: Budget) -> list[tuple]:  # type: ignore[type-arg]
-    """getaddrinfo in a helper thread: the C call cannot be interrupted, but we can stop waiting for it."""
-    import threading
-
-    outcome: list[object] = []
-
-    def work() -> None:
-        try:
-            outcome.append(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
-        except OSError as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=work, name="resolve", daemon=True)
-    worker.start()
-    worker.join(budget.remaining("name resolution"))
-    if not outcome:
-        raise budget.expired("name resolution")
-    result = outcome[0]
-    if isinstance(result, socket.gaierror):
-        raise NetworkError(f"cannot resolve {host}: {clean(_reason(result))}") from result
-    if isinstance(result, OSError):
-        raise NetworkError(f"cannot resolve {host}: {clean(_reason(result))}") from result
-    return result  # type: ignore[return-value]
-
-
-@contextmanager
-def _connect(target: Target, addresses: list[Address], budget: Budget) -> Iterator[tuple[socket.socket, str]]:
-    """A TCP connection to the first address that accepts; yields (socket, "addr:port") and closes it after."""
-    errors: list[str] = []
-    for family, sockaddr in addresses:
-        peer = _peer_text(family, sockaddr)
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(budget.remaining(f"connect to {peer}"))
-            sock.connect(sockaddr)
-        except TimeoutError as exc:
-            sock.close()
-            if len(addresses) == 1:
-                raise budget.expired(f"connect to {peer}") from exc
-            errors.append(f"{peer} did not answer")
-        except OSError as exc:
-            sock.close()
-            refused = isinstance(exc, ConnectionRefusedError)
-            errors.append(f"{peer} refused the connection" if refused else f"{peer}: {_reason(exc)}")
-            log.info("connect to %s failed: %s", peer, exc)
-        else:
-            log.debug("connected to %s", peer)
-            with sock:
-                yield sock, peer
-            return
-    raise NetworkError(f"cannot connect: {clean(', '.join(errors), 200)}")
-
-
-def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
-    host, port = sockaddr[0], sockaddr[1]
-    return f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-
-
 def _handshake(
     context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget, legacy: bool
 ) -> tuple[ssl.SSLSocket, str | None]:
@@ -285,7 +211,7 @@ def _handshake(
         raise
     except ssl.SSLError as exc:
         if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.presented_chain(tls)[0]:
-            return tls, f"the server then asked for a client certificate ({_reason(exc)})"
+            return tls, f"the server then asked for a client certificate ({reason(exc)})"
         tls.close()
         raise _translate(exc, budget, phase, legacy) from exc
     except OSError as exc:
@@ -313,18 +239,5 @@ def _translate(exc: OSError, budget: Budget, phase: str, legacy: bool) -> Except
         if exc.reason in _VERSION_MISMATCH and not legacy:
             return _LegacyOnly()
         if exc.reason in _NOT_TLS:
-            return NetworkError(f"the server does not speak TLS on this port ({_reason(exc)})")
-    return NetworkError(f"TLS handshake failed: {clean(_reason(exc))}")
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, stable description of an OS or OpenSSL error (no errno numbers, no file/line of OpenSSL)."""
-    if isinstance(exc, ssl.SSLError):
-        reason = getattr(exc, "reason", None)
-        if reason:
-            return str(reason).replace("_", " ").lower()
-        # Python's table of OpenSSL reasons is fixed at build time; newer reasons only appear in the text.
-        return _SSL_NOISE.sub("", str(exc)) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[:1].lower() + exc.strerror[1:]
-    return str(exc) or type(exc).__name__
+            return NetworkError(f"the server does not speak TLS on this port ({reason(exc)})")
+    return NetworkError(f"TLS handshake failed: {clean(reason(exc))}")

@@ -16,6 +16,7 @@ from pki import CA
 from runner import run
 from scripted import Close, Pause, ReadBytes, Send, scripted_server
 
+from plugin import connect
 from plugin.budget import Budget
 from plugin.errors import NetworkError
 from plugin.target import Target
@@ -126,26 +127,22 @@ def test_ipv6_loopback(tls_server, intermediate_ca: CA, root_pem: Path, capsys) 
 
 def test_first_address_refuses_the_next_one_answers(tls_server, intermediate_ca: CA, root_pem: Path) -> None:
     """A name with several addresses: the connect loop moves past one that refuses (real sockets)."""
-    from plugin import tls
-
     port = tls_server(intermediate_ca.leaf(), [intermediate_ca.issued])
     with scripted_server([Close()]) as closed:
         pass  # a port that was just closed refuses
     addresses = [(socket.AF_INET, ("127.0.0.1", closed)), (socket.AF_INET, ("127.0.0.1", port))]
     target = Target.build("localhost", port)
-    with tls._connect(target, addresses, Budget(5)) as (sock, peer):
+    with connect.connect(target, addresses, Budget(5)) as (sock, peer):
         assert peer == f"127.0.0.1:{port}"
     with pytest.raises(NetworkError, match=f"cannot connect: 127.0.0.1:{closed} refused the connection"):
-        with tls._connect(target, addresses[:1], Budget(5)):
+        with connect.connect(target, addresses[:1], Budget(5)):
             pass
 
 
 def test_name_resolution_that_hangs_is_bounded(monkeypatch) -> None:
     """getaddrinfo cannot be interrupted; the check stops waiting for it when the budget runs out."""
-    from plugin import tls
-
-    monkeypatch.setattr(tls.socket, "getaddrinfo", lambda *args: time.sleep(10))
+    monkeypatch.setattr(connect.socket, "getaddrinfo", lambda *args: time.sleep(10))
     started = time.monotonic()
     with pytest.raises(NetworkError, match=r"timed out during name resolution \(the 0.5s timeout ran out\)"):
-        tls._resolve(Target.build("hangs.example", 443), Budget(0.5))
+        connect.resolve(Target.build("hangs.example", 443), Budget(0.5))
     assert time.monotonic() - started < 0.8
