@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from .base import Hello, Negotiator
-from .wire import Conversation, shown
+from .wire import Conversation, shown, shown_bytes
 
 __all__ = ["Ldap", "Mysql", "Postgres"]
 
@@ -23,7 +23,7 @@ class Ldap(Negotiator):
         conversation.send(LDAP_STARTTLS, "StartTLS response")
         header = conversation.read_exact(2, "StartTLS response")
         if header[0] != 0x30:
-            raise conversation.fail(f"does not speak ldap (it answered {shown(repr(header))})")
+            raise conversation.fail(f"does not speak ldap (it answered {shown_bytes(header)})")
         length = header[1]
         if length & 0x80:  # long form: the low bits say how many length bytes follow
             count = length & 0x7F
@@ -70,7 +70,7 @@ class Postgres(Negotiator):
         if answer == b"E":
             raise conversation.fail("refused STARTTLS (it answered the SSLRequest with an error)")
         if answer != b"S":
-            raise conversation.fail(f"does not speak postgres (it answered {shown(repr(answer))})")
+            raise conversation.fail(f"does not speak postgres (it answered {shown_bytes(answer)})")
 
 
 class Mysql(Negotiator):
@@ -86,7 +86,7 @@ class Mysql(Negotiator):
         header = conversation.read_exact(4, "greeting")
         length = int.from_bytes(header[:3], "little")
         if header[3] != 0 or not 1 <= length <= 16 * 1024:
-            raise conversation.fail(f"does not speak mysql (it sent {shown(repr(header))})")
+            raise conversation.fail(f"does not speak mysql (it sent {shown_bytes(header)})")
         payload = conversation.read_exact(length, "greeting")
         if payload[0] == 0xFF:
             message = payload[9:] if payload[3:4] == b"#" else payload[3:]

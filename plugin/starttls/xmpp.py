@@ -33,7 +33,7 @@ class Xmpp(Negotiator):
         conversation.send(header.encode("utf-8"), "stream features")
         features = conversation.read_until(_FEATURES_END, "stream features")
         if b"<stream:stream" not in features and b"<stream " not in features:
-            raise conversation.fail(f"does not speak xmpp (it said {shown(features.decode('utf-8', 'replace'))!r})")
+            raise conversation.fail(f"does not speak xmpp (it said '{shown(features.decode('utf-8', 'replace'))}')")
         error = _STREAM_ERROR.search(features)
         if error is not None:
             reason = error.group(1).decode("ascii", "replace")
