@@ -1,14 +1,29 @@
 """Acquire from a file: a PEM bundle (a chain, in file order) or one DER certificate.
 
-Only CERTIFICATE blocks are read. Other PEM blocks (a private key in a combined file) are skipped and never
-printed. Nothing is written.
+Only CERTIFICATE blocks are read (``X509 CERTIFICATE`` and OpenSSL's ``TRUSTED CERTIFICATE`` too). Other PEM
+blocks (a private key in a combined file) are skipped and never printed. Nothing is written, and nothing but a
+regular file is opened, so a FIFO or a device can never block the check.
+
+Two states, by whose problem it is:
+
+* :class:`~plugin.errors.InputError` (UNKNOWN): the file cannot be read at all: missing, no permission, a
+  directory, a FIFO or device. The plugin was pointed at the wrong place; nothing is known about a certificate.
+* :class:`~plugin.errors.CertificateFileError` (CRITICAL): the file was read but holds no certificate this
+  check can use: empty, a key, a CSR, a CRL, a PKCS#12 keystore, unreadable DER, text. Whatever serves from
+  this file is broken. The message says what the file does hold, in the plugin's words, never a library's.
+
+Certificates inside well-formed CERTIFICATE blocks are handed on as they are: a chain member that cannot be
+parsed is reported by evaluation, with its position in the chain.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+import stat
+from typing import NamedTuple
 
 from .errors import CertificateFileError, InputError
 from .presented import Presented, Verification
@@ -17,33 +32,317 @@ from .sanitize import clean
 __all__ = ["MAX_FILE_SIZE", "load_file"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
-_PEM = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----(.*?)-----END (?:X509 |TRUSTED )?CERTIFICATE-----", re.DOTALL)
+
+# Every PEM marker in one pass: a file with many unterminated BEGIN lines stays linear. RFC 7468 labels are
+# printable ASCII; the lazy bounded repetition keeps a line without a closing "-----" cheap.
+_MARKER = re.compile(rb"-----(BEGIN|END) ([ -~]{0,64}?)-----")
+_CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"})
+# Control characters that never occur in a text file (tab, newlines and form feed do).
+_BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+_P12_HINT = 'export the certificate with "openssl pkcs12 -in FILE -nokeys"'
+_P7_HINT = 'extract the certificates with "openssl pkcs7 -print_certs -in FILE"'
+
+# ASN.1 universal tags this module recognises (X.690).
+_INTEGER, _BIT_STRING, _OCTET_STRING, _OID = 0x02, 0x03, 0x04, 0x06
+_UTC_TIME, _GENERALIZED_TIME, _SEQUENCE, _CONTEXT_0 = 0x17, 0x18, 0x30, 0xA0
+# id-signedData (1.2.840.113549.1.7.2), the ContentInfo type of a .p7b bundle.
+_SIGNED_DATA_OID = bytes.fromhex("2a864886f70d010702")
 
 
 def load_file(path: str) -> Presented:
-    shown = clean(path, 120)
+    """The certificates in ``path``, in file order; InputError or CertificateFileError (see above) otherwise."""
+    # The status line already starts with the path (the endpoint): the sentences say "the file".
+    shown = "the file"
+    data = _read(path, shown)
+    if b"-----BEGIN" in data:
+        certificates = _from_pem(data, shown)
+    else:
+        certificates = [_from_der(data, shown)]
+    return Presented(
+        certificates=tuple((der, None) for der in certificates),
+        verification=Verification(attempted=False, reason="file"),
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+_KINDS = (
+    (stat.S_ISDIR, "it is a directory"),
+    (stat.S_ISFIFO, "it is a named pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "it is a character device, not a regular file"),
+    (stat.S_ISBLK, "it is a block device, not a regular file"),
+    (stat.S_ISSOCK, "it is a socket, not a regular file"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    return next((reason for test, reason in _KINDS if test(mode)), "it is not a regular file")
+
+
+def _read(path: str, shown: str) -> bytes:
+    """At most MAX_FILE_SIZE + 1 bytes of a regular file; InputError for anything that is not one."""
     try:
-        with open(path, "rb") as handle:
+        # stat before open: opening a FIFO waits for a writer, and opening a device can have side effects.
+        reason = _not_regular(os.stat(path).st_mode)
+        if reason is not None:
+            raise InputError(f"cannot read {shown}: {reason}")
+        # O_NONBLOCK: should the path be swapped for a FIFO after the stat, open() still returns at once and
+        # the fstat below refuses it. O_NOCTTY: a terminal swapped in must not become ours.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            reason = _not_regular(os.fstat(handle.fileno()).st_mode)
+            if reason is not None:
+                raise InputError(f"cannot read {shown}: {reason}")
             data = handle.read(MAX_FILE_SIZE + 1)
     except OSError as exc:
         raise InputError(f"cannot read {shown}: {clean(exc.strerror or str(exc))}") from exc
     if len(data) > MAX_FILE_SIZE:
         raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB, not a certificate")
-    if b"-----BEGIN" in data:
-        certificates = []
-        for block in _PEM.findall(data):
-            try:
-                certificates.append(base64.b64decode(b"".join(block.split()), validate=True))
-            except (binascii.Error, ValueError) as exc:
-                raise CertificateFileError(f"{shown} holds a PEM certificate block that is not valid base64") from exc
-        if not certificates:
-            raise CertificateFileError(f"{shown} holds no PEM certificate")
-    elif data:
-        certificates = [data]
+    if not data:
+        raise CertificateFileError(f"{shown} is empty, not a certificate")
+    return data
+
+
+# --- PEM ----------------------------------------------------------------------------------------------------------
+
+
+class _Block(NamedTuple):
+    label: bytes
+    body: bytes  # between the BEGIN and END lines
+
+
+def _pem_blocks(data: bytes) -> tuple[list[_Block], list[bytes]]:
+    """The complete PEM blocks in file order, and the labels of blocks whose END line never came.
+
+    A BEGIN inside an open block closes nothing: the open one is unterminated, as OpenSSL sees it too.
+    """
+    blocks: list[_Block] = []
+    unterminated: list[bytes] = []
+    open_label: bytes | None = None
+    body_start = 0
+    for marker in _MARKER.finditer(data):
+        kind, label = marker.group(1), marker.group(2)
+        if kind == b"BEGIN":
+            if open_label is not None:
+                unterminated.append(open_label)
+            open_label, body_start = label, marker.end()
+        elif label == open_label:
+            blocks.append(_Block(label, data[body_start : marker.start()]))
+            open_label = None
+    if open_label is not None:
+        unterminated.append(open_label)
+    return blocks, unterminated
+
+
+def _from_pem(data: bytes, shown: str) -> list[bytes]:
+    blocks, unterminated = _pem_blocks(data)
+    if any(label in _CERTIFICATE_LABELS for label in unterminated):
+        raise CertificateFileError(f"{shown} holds a PEM certificate block without its END line (cut short?)")
+    certificates: list[bytes] = []
+    for block in blocks:
+        if block.label not in _CERTIFICATE_LABELS:
+            continue  # a key in a combined file, parameters, ...: skipped, and never shown
+        number = len(certificates) + 1
+        try:
+            der = base64.b64decode(b"".join(block.body.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise CertificateFileError(f"{shown} holds a PEM certificate block (#{number}) that is not valid "
+                                       "base64") from exc
+        if not der:
+            raise CertificateFileError(f"{shown} holds an empty PEM certificate block (#{number})")
+        if block.label == b"TRUSTED CERTIFICATE":
+            der = _trusted_certificate(der, shown, number)
+        certificates.append(der)
+    if not certificates:
+        found = [*blocks, *(_Block(label, b"") for label in unterminated)]
+        raise CertificateFileError(_holds(shown, [_pem_kind(block) for block in found], text=True))
+    return certificates
+
+
+def _trusted_certificate(der: bytes, shown: str, number: int) -> bytes:
+    """The certificate of OpenSSL's "trusted certificate": the DER certificate, then an X509_CERT_AUX.
+
+    cryptography refuses the trailing X509_CERT_AUX, so the certificate is cut out at its own DER length; the
+    trust settings in the AUX part are OpenSSL-local and say nothing about expiry.
+    """
+    outer = _header(der, 0, len(der))
+    if outer is None or outer.tag != _SEQUENCE or outer.end is None:
+        raise CertificateFileError(f"{shown} holds a TRUSTED CERTIFICATE block (#{number}) that does not start "
+                                   "with a DER certificate")
+    return der[: outer.end]
+
+
+def _pem_kind(block: _Block) -> tuple[str, str | None]:
+    """What a non-certificate PEM block is, as (description, hint); never the block's content."""
+    label = block.label
+    if b"PRIVATE KEY" in label:  # PKCS#8, PKCS#1, SEC1, OpenSSH, PGP, ...: the label itself is never repeated
+        # PKCS#8 says so in its label; the legacy OpenSSL format in a Proc-Type header inside the block.
+        encrypted = b"ENCRYPTED" in label or b"Proc-Type: 4,ENCRYPTED" in block.body
+        return ("an encrypted private key" if encrypted else "a private key"), None
+    if label in (b"CERTIFICATE REQUEST", b"NEW CERTIFICATE REQUEST"):
+        return "a certificate signing request (CSR)", None
+    if label == b"X509 CRL":
+        return "a certificate revocation list (CRL)", None
+    if label.endswith(b"PUBLIC KEY"):
+        return "a public key", None
+    if label in (b"PKCS7", b"CMS"):
+        return "a PKCS#7 bundle (.p7b)", _P7_HINT
+    return f"a PEM {clean(label.decode('ascii'), 40)} block", None
+
+
+def _holds(shown: str, kinds: list[tuple[str, str | None]], *, text: bool) -> str:
+    """One sentence: what the file holds instead of a certificate."""
+    unique = list(dict.fromkeys(kinds))
+    if not unique:
+        if text:
+            return f"{shown} holds text but no PEM certificate block, not a certificate"
+        return f"{shown} holds binary data that is neither a PEM nor a DER certificate"
+    what = ", ".join(description for description, _ in unique[:-1])
+    what = f"{what} and {unique[-1][0]}" if what else unique[-1][0]
+    sentence = f"{shown} holds {what}, " + ("but no certificate" if len(unique) > 1 else "not a certificate")
+    hints = [hint for _, hint in unique if hint is not None]
+    return ": ".join([sentence, *hints])
+
+
+# --- DER ----------------------------------------------------------------------------------------------------------
+
+
+class _Tlv(NamedTuple):
+    tag: int
+    start: int  # where the contents begin
+    end: int | None  # where they end; None for BER's indefinite length (some PKCS#12 writers use it)
+
+
+def _header(data: bytes, offset: int, limit: int) -> _Tlv | None:
+    """One ASN.1 tag and length at ``offset``, contained in ``data[:limit]``; None if there is none.
+
+    Deliberately tiny: single-byte tags, lengths up to 4 bytes (the file is at most 4 MB). It only has to tell
+    certificates from the other things people put in certificate files, not to decode them.
+    """
+    if offset + 2 > limit:
+        return None
+    tag, first = data[offset], data[offset + 1]
+    position = offset + 2
+    if tag & 0x1F == 0x1F:
+        return None
+    if first == 0x80:
+        return _Tlv(tag, position, None) if tag & 0x20 else None  # indefinite: constructed encodings only
+    if first < 0x80:
+        length = first
     else:
-        raise CertificateFileError(f"{shown} is empty")
-    return Presented(
-        source=shown,
-        certificates=tuple(certificates),
-        verification=Verification(attempted=False, reason="file"),
-    )
+        count = first & 0x7F
+        if count > 4 or position + count > limit:
+            return None
+        length = int.from_bytes(data[position : position + count], "big")
+        position += count
+    if position + length > limit:
+        return None
+    return _Tlv(tag, position, position + length)
+
+
+def _children(data: bytes, parent: _Tlv, most: int) -> list[_Tlv]:
+    """The first ``most`` elements inside a constructed ``parent`` (fewer where one cannot be read)."""
+    end = len(data) if parent.end is None else parent.end
+    children: list[_Tlv] = []
+    position = parent.start
+    while position < end and len(children) < most:
+        child = _header(data, position, end)
+        if child is None:
+            break
+        children.append(child)
+        if child.end is None:
+            break  # its end is unknown without decoding it, so nothing after it can be located
+        position = child.end
+    return children
+
+
+def _small_integer(data: bytes, tlv: _Tlv) -> int | None:
+    return data[tlv.start] if tlv.tag == _INTEGER and tlv.end == tlv.start + 1 else None
+
+
+def _der_kind(data: bytes, outer: _Tlv) -> tuple[str, str | None] | None:
+    """What a DER SEQUENCE is when it is recognisably not a certificate; None when it may be one."""
+    elements = _children(data, outer, 3)
+    tags = [element.tag for element in elements]
+    version = _small_integer(data, elements[0]) if elements else None
+    if version == 3 and tags[1:2] == [_SEQUENCE]:  # PFX: version 3, then the authSafe ContentInfo
+        return "PKCS#12 (a .p12/.pfx keystore)", _P12_HINT
+    if version in (0, 1) and tags[1:3] == [_SEQUENCE, _OCTET_STRING]:  # PKCS#8 PrivateKeyInfo
+        return "a private key (DER)", None
+    if (version == 0 and tags[1:2] == [_INTEGER]) or (version == 1 and tags[1:2] == [_OCTET_STRING]):
+        return "a private key (DER)", None  # PKCS#1 RSA or DSA; SEC1 EC
+    if tags == [_SEQUENCE, _OCTET_STRING]:  # PKCS#8 EncryptedPrivateKeyInfo
+        return "an encrypted private key (DER)", None
+    if tags == [_SEQUENCE, _BIT_STRING]:  # SubjectPublicKeyInfo
+        return "a public key (DER)", None
+    if tags[:1] == [_OID]:  # a PKCS#7/CMS ContentInfo
+        oid = data[elements[0].start : elements[0].end]
+        if oid == _SIGNED_DATA_OID:
+            return "a PKCS#7 bundle (.p7b, DER)", _P7_HINT
+        return "a PKCS#7/CMS message (DER)", None
+    if tags == [_SEQUENCE, _SEQUENCE, _BIT_STRING]:  # something signed: a certificate, a CSR or a CRL
+        inner = [element.tag for element in _children(data, elements[0], 4)]
+        if inner == [_INTEGER, _SEQUENCE, _SEQUENCE, _CONTEXT_0]:  # version, subject, key, attributes
+            return "a certificate signing request (CSR, DER)", None
+        # A CRL: [version,] algorithm, issuer, thisUpdate. A v1 certificate has serial, algorithm, issuer, validity.
+        listed = inner[1:] if inner[:1] == [_INTEGER] else inner
+        if listed[:2] == [_SEQUENCE, _SEQUENCE] and listed[2:3] in ([_UTC_TIME], [_GENERALIZED_TIME]):
+            return "a certificate revocation list (CRL, DER)", None
+    return None
+
+
+def _from_der(data: bytes, shown: str) -> bytes:
+    if not _BINARY.search(data) and _is_utf8(data):
+        raise CertificateFileError(_holds(shown, [], text=True))
+    if data[:4] == b"\xfe\xed\xfe\xed":
+        raise CertificateFileError(f"{shown} holds a Java keystore (JKS), not a certificate: export the "
+                                   'certificate with "keytool -exportcert -rfc -keystore FILE"')
+    unreadable = f"{shown} holds a DER object that is not a readable certificate"
+    if data[0] != _SEQUENCE:
+        raise CertificateFileError(_holds(shown, [], text=False))
+    outer = _header(data, 0, len(data))
+    if outer is None:
+        raise CertificateFileError(f"{unreadable} (it is cut short or its length is broken)")
+    kind = _der_kind(data, outer)
+    if kind is not None:
+        raise CertificateFileError(_holds(shown, [kind], text=False))
+    if outer.end is None:
+        raise CertificateFileError(f"{unreadable} (it uses BER indefinite lengths)")
+    if outer.end != len(data):
+        raise CertificateFileError(f"{unreadable} ({len(data) - outer.end} bytes follow its end)")
+    reason = _certificate_error(data)
+    if reason is not None:
+        raise CertificateFileError(f"{unreadable} ({reason})" if reason else unreadable)
+    return data
+
+
+def _certificate_error(der: bytes) -> str | None:
+    """None if cryptography loads ``der`` as a certificate, else why not, in words fit for the status line.
+
+    Its ValueError text is a Rust debug dump (``ParseError { kind: UnexpectedTag ...``), so it is not shown.
+    """
+    import warnings
+
+    from cryptography import x509
+
+    # cryptography warns on stderr about some oddities; a plugin's stderr is merged into the value by Zabbix.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            x509.load_der_x509_certificate(der)
+        except x509.InvalidVersion as exc:
+            return f"its version field, {clean(str(exc.parsed_version), 20)}, is not a valid X.509 version"
+        except ValueError:
+            return ""
+    return None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
