@@ -75,7 +75,7 @@ def test_long_chain(tls_server, root_ca: CA, intermediate_ca: CA, root_pem: Path
     port = tls_server(intermediate_ca.leaf(not_after=100 * D), [intermediate_ca.issued, *(s.issued for s in strays)])
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "-v")
     assert result.code == 0, result.out  # the chain verifies; the 30 strays are extras, none expired
-    assert "32 certificate(s) sent, 33 evaluated" in result.lines[1]
+    assert "32 certificate(s) presented, 33 evaluated" in result.lines[1]
     assert {"days_int1", "days_root", "days_extra30"} <= set(result.perf) and len(result.perf) == 34
 
 
@@ -91,7 +91,7 @@ def test_duplicated_leaf_and_wrong_order(tls_server, root_ca: CA, intermediate_c
     leaf = intermediate_ca.leaf(not_after=100 * D)
     port = tls_server(leaf, [root_ca.issued, leaf, intermediate_ca.issued])
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "-v")
-    assert result.code == 0 and "4 certificate(s) sent, 3 evaluated" in result.lines[1]
+    assert result.code == 0 and "4 certificate(s) presented, 3 evaluated" in result.lines[1]
     assert set(result.perf) == {"days", "days_leaf", "days_int1", "days_root"}
 
 
@@ -132,11 +132,11 @@ def test_first_address_refuses_the_next_one_answers(tls_server, intermediate_ca:
         pass  # a port that was just closed refuses
     addresses = [(socket.AF_INET, ("127.0.0.1", closed)), (socket.AF_INET, ("127.0.0.1", port))]
     target = Target.build("localhost", port)
-    with connect.connect(target, addresses, Budget(5)) as (sock, peer):
+    with connect.connect(target, addresses, Budget(5)) as (_sock, peer):
         assert peer == f"127.0.0.1:{port}"
-    with pytest.raises(NetworkError, match=f"cannot connect: 127.0.0.1:{closed} refused the connection"):
-        with connect.connect(target, addresses[:1], Budget(5)):
-            pass
+    with pytest.raises(NetworkError, match=f"cannot connect: 127.0.0.1:{closed} refused the connection"), \
+            connect.connect(target, addresses[:1], Budget(5)):
+        pass
 
 
 def test_name_resolution_that_hangs_is_bounded(monkeypatch) -> None:
