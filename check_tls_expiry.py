@@ -18,10 +18,10 @@ from plugin import __version__
 from plugin.errors import BackstopTimeout, CheckError, UsageError
 from plugin.sanitize import clean
 from plugin.status import Status
-from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, parse_threshold
+from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conflict, parse_threshold
 
 if TYPE_CHECKING:
-    from plugin.evaluate import Evaluation
+    from plugin.findings import Evaluation
 
 __all__ = ["build_parser", "main"]
 
@@ -52,7 +52,7 @@ exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage error, unreadable
 
 examples:
   check_tls_expiry -H www.example.com
-  check_tls_expiry -H www.example.com -I 192.0.2.10 -w 21d,20% -c 7d
+  check_tls_expiry -H www.example.com -I 192.0.2.10 -w 21d,20% -c 7d,10%
   check_tls_expiry -H nas.internal --cafile /etc/ssl/private-ca.pem
   check_tls_expiry -H mail.example.com --starttls smtp -p 587
   check_tls_expiry -H db.example.com --starttls postgres
@@ -149,24 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("-c", "--critical", metavar="T", type=_threshold, default=parse_threshold(DEFAULT_CRITICAL),
                       help=f"critical when the time left falls below T (default: {_escaped(DEFAULT_CRITICAL)})")
     what.add_argument("--cafile", metavar="FILE", help="trust the CA certificates in this PEM file instead of the "
-                                                       "system store")
+                                                       "system store (with --file or --ignore-trust: they complete "
+                                                       "the path and are reported as its root)")
     what.add_argument("--capath", metavar="DIR", help="trust the CA certificates in this hashed directory "
                                                       "(c_rehash) instead of the system store")
     what.add_argument("--ignore-trust", action="store_true",
-                      help="do not alarm when the chain is not trusted (self-signed or private CA); expiry and the "
-                           "host name are still checked. Prefer --cafile with your private CA where you can.")
+                      help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
+                           "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
+                           "private CA where you can.")
 
-    run = parser.add_argument_group("running")
-    run.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=None,
+    running = parser.add_argument_group("running")
+    running.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=None,
                      help=f"seconds for the whole check: resolution, connect, STARTTLS and handshake (default: "
                           f"{DEFAULT_TIMEOUT:g})")
-    run.add_argument("--output", choices=("nagios", "json"), default="nagios",
+    running.add_argument("--output", choices=("nagios", "json"), default="nagios",
                      help="nagios: status line, long output and perfdata (default); json: one JSON line for a Zabbix "
                           "external check, always exit 0, failures inside the JSON, default timeout "
                           f"{JSON_TIMEOUT:g}s")
-    run.add_argument("-v", "--verbose", action="count", default=0,
+    running.add_argument("-v", "--verbose", action="count", default=0,
                      help="-v: list every certificate; -vv: connection details; -vvv: debug, with tracebacks")
-    run.add_argument("-V", "--version", action="version", version=f"check_tls_expiry {__version__}")
+    running.add_argument("-V", "--version", action="version", version=f"check_tls_expiry {__version__}")
     return parser
 
 
@@ -176,23 +178,30 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
     if options.file is not None:
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
-                 ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn),
-                 ("--cafile", options.cafile), ("--capath", options.capath))
+                 ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
         if options.family != socket.AF_UNSPEC:
             network_only.append("-4/-6")
         if network_only:
-            raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect "
-                             "or check trust)")
-    if options.ignore_trust and (options.cafile or options.capath):
-        raise UsageError("--ignore-trust and --cafile/--capath contradict each other")
+            raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
+    _trust_paths(options.cafile, options.capath)
     if options.timeout is None:
         options.timeout = JSON_TIMEOUT if options.output == "json" else DEFAULT_TIMEOUT
-    both_absolute = options.warning.absolute and options.critical.absolute
-    if both_absolute and options.warning.limit(1.0) < options.critical.limit(1.0):
-        raise UsageError(f"the warning threshold ({options.warning}) is below the critical one "
-                         f"({options.critical}); it would never fire")
+    problem = conflict(options.warning, options.critical)
+    if problem is not None:
+        raise UsageError(problem)
     return options
+
+
+def _trust_paths(cafile: str | None, capath: str | None) -> None:
+    """Trust files are the operator's input: a wrong path is a usage error, found before any network I/O."""
+    import os
+
+    if cafile is not None and not os.path.isfile(cafile):
+        why = "is a directory (use --capath)" if os.path.isdir(cafile) else "does not exist or is not a file"
+        raise UsageError(f"--cafile {clean(cafile, 120)} {why}")
+    if capath is not None and not os.path.isdir(capath):
+        raise UsageError(f"--capath {clean(capath, 120)} is not a directory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         options = _options(parser, argv)
-        endpoint, run = _assemble(options)
+        endpoint, job = _assemble(options)
     except UsageError as exc:
         if json_mode:
             return _emit(_json_failure("", exc), 0)
-        return _emit(f"{NAME} UNKNOWN - {clean(exc.message, 300)}\n{parser.format_usage()}", int(Status.UNKNOWN))
+        return _emit(f"{NAME} UNKNOWN - {clean(exc.message, 300, keep_escapes=True)}\n{parser.format_usage()}",
+                     int(Status.UNKNOWN))
     except SystemExit as exc:  # --help / --version: already printed
         return int(exc.code) if isinstance(exc.code, int) else int(Status.UNKNOWN)
 
@@ -215,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
             if json_mode:
                 from plugin.jsonout import render_json
 
-                return _emit(render_json(endpoint, run), 0)
+                return _emit(render_json(endpoint, job), 0)
             from plugin.nagios import build_check, render
 
-            text, code = render(build_check(endpoint, run), options.verbose)
+            text, code = render(build_check(endpoint, job, options.verbose), options.verbose)
     except BackstopTimeout as exc:
         if json_mode:
             return _emit(_json_failure(endpoint, exc), 0)
@@ -250,7 +260,7 @@ def _wants_json(argv: list[str]) -> bool:
     return False
 
 
-def _json_failure(endpoint: str, error: CheckError) -> str:
+def _json_failure(endpoint: str, error: CheckError | BackstopTimeout) -> str:
     from plugin.jsonout import failure_json
 
     return failure_json(endpoint, error)
@@ -264,31 +274,39 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     from plugin.evaluate import Policy, evaluate
     from plugin.target import Target, parse_host
 
-    if options.file is not None:
-        from plugin.files import load_file
+    budget = Budget(options.timeout)
 
+    def within_budget() -> None:
+        budget.remaining("the evaluation of the chain")
+
+    if options.file is not None:
         name = parse_host(options.host) if options.host is not None else None
         endpoint = clean(options.file, 120)
 
-        def run() -> Evaluation:
+        def job() -> Evaluation:
+            from plugin.chain import Anchors
+            from plugin.files import load_file
+
             presented = load_file(options.file)
-            return evaluate(presented, Policy(options.warning, options.critical, name), datetime.now(timezone.utc))
+            # The trust store completes the path the way it would in a handshake (and gives days_root).
+            anchors = Anchors.load(options.cafile, options.capath)
+            return evaluate(presented, Policy(options.warning, options.critical, name), datetime.now(timezone.utc),
+                            anchors=anchors, check=within_budget)
     else:
         target = Target.build(options.host, _port(options), address=options.address, sni=options.sni,
                               family=options.family, protocol=options.starttls, xmpp_domain=options.xmpp_domain,
                               alpn=_alpn(options.alpn))
         endpoint = target.endpoint
-        budget = Budget(options.timeout)
 
-        def run() -> Evaluation:
+        def job() -> Evaluation:
             from plugin.tls import Trust, fetch
 
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             presented = fetch(target, trust, budget)
             return evaluate(presented, Policy(options.warning, options.critical, target.verify),
-                            datetime.now(timezone.utc))
+                            datetime.now(timezone.utc), check=within_budget)
 
-    return endpoint, run
+    return endpoint, job
 
 
 def _port(options: argparse.Namespace) -> int:

@@ -1,13 +1,15 @@
-"""One certificate, parsed once, and only as deeply as the check needs.
+"""One certificate as the check sees it: one record, two ways to make it, one source for every field.
 
-A healthy check needs the dates, the subject CN and whether a certificate is self-issued, and OpenSSL has parsed
-all of that during the handshake (``_ssl.Certificate.get_info()``). Everything else (the RFC 4514 subject and
-issuer, serial, subjectAltName, extensions, the ``cryptography`` object for signature checks) comes from
-``cryptography`` on first use: importing ``cryptography.x509`` costs 20-50 ms, a quarter of a healthy run, so a
-run that prints one OK line does not pay for it. Files and anything without OpenSSL's view are parsed by
-``cryptography`` at once, so a broken certificate is reported as such.
+:class:`CertInfo` holds what every run needs (DER, validity, subject CN, self-issued) and is made either by
+:meth:`CertInfo.from_handshake` (OpenSSL's own parse of the certificate it just received, ``get_info()``) or by
+:meth:`CertInfo.from_der` (``cryptography``). Both apply the same rules to the same fields; everything else
+(RFC 4514 names, serial, subjectAltName, extensions, key, signature) exists only in ``cryptography``'s parse,
+which :attr:`CertInfo.x509` makes on first use. Why two constructors at all: importing ``cryptography.x509``
+costs 20-50 ms, a third of a healthy run, and a run that prints one OK line needs none of those other fields.
 
-Text fields are kept raw here; every output mode passes them through :func:`plugin.sanitize.clean`.
+A certificate that OpenSSL accepts and ``cryptography`` refuses keeps its dates and CN; its other fields read as
+empty and :attr:`CertInfo.unreadable` says why. Text fields are raw here: every output goes through
+:func:`plugin.sanitize.clean`.
 """
 
 from __future__ import annotations
@@ -17,94 +19,130 @@ import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import compat
+
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["CertInfo", "CertificateParseError", "from_openssl", "parse_certificate"]
+__all__ = ["DAY", "CertInfo", "CertificateParseError"]
+
+DAY = 86400.0
 
 
 class CertificateParseError(ValueError):
     """The bytes are not a certificate this check can read."""
 
 
-class _Details(NamedTuple):
-    """The fields only ``cryptography`` provides."""
+class _Parsed(NamedTuple):
+    """The fields only ``cryptography`` provides; ``cert`` is None (and ``error`` set) when it cannot read them."""
 
     cert: x509.Certificate | None
     subject: str
     issuer: str
-    serial: int
+    serial: int | None
     dns_names: tuple[str, ...]
     ip_addresses: tuple[str, ...]
     has_san: bool
+    is_ca: bool
+    error: str | None = None
 
 
 class CertInfo:
-    """One certificate: DER, validity, subject CN, and the rest on demand."""
+    """One certificate. Immutable; the ``cryptography`` parse is made once, on first use, and cached."""
 
-    __slots__ = ("_details", "der", "not_after", "not_before", "self_issued", "subject_cn")
+    __slots__ = ("_parsed", "der", "not_after", "not_before", "self_issued", "subject_cn")
 
-    def __init__(
-        self,
-        der: bytes,
-        not_before: datetime,
-        not_after: datetime,
-        subject_cn: str | None,
-        self_issued: bool,
-        details: _Details | None = None,
-    ) -> None:
-        self.der = der
-        self.not_before = not_before
-        self.not_after = not_after
-        self.subject_cn = subject_cn
-        self.self_issued = self_issued
-        self._details = details
+    _parsed: _Parsed | None
+    der: bytes
+    not_before: datetime
+    not_after: datetime
+    subject_cn: str | None
+    self_issued: bool  # subject == issuer (by name): the same rule in both constructors
+
+    def __init__(self, der: bytes, not_before: datetime, not_after: datetime, subject_cn: str | None,
+                 self_issued: bool, parsed: _Parsed | None = None) -> None:
+        for name, value in (("der", der), ("not_before", not_before), ("not_after", not_after),
+                            ("subject_cn", subject_cn), ("self_issued", self_issued), ("_parsed", parsed)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"CertInfo is immutable ({name})")
 
     def __repr__(self) -> str:
         return f"CertInfo({self.short_name!r}, not_after={self.not_after:%Y-%m-%d})"
 
-    @property
-    def details(self) -> _Details:
-        if self._details is None:
-            try:
-                self._details = _parse(self.der)[1]
-            except CertificateParseError as exc:
-                # OpenSSL accepted what cryptography rejects: report what OpenSSL saw, say the rest is unreadable.
-                unreadable = f"(unreadable: {exc})"
-                self._details = _Details(None, unreadable, unreadable, 0, (), (), False)
-        return self._details
+    # -- the two constructors ------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_der(cls, der: bytes) -> CertInfo:
+        """Parse with ``cryptography``; raise :class:`CertificateParseError` for anything it rejects."""
+        parsed = _parse(der)
+        if parsed.cert is None:
+            raise CertificateParseError(parsed.error)
+        cert = parsed.cert
+        return cls(der, compat.not_valid_before(cert), compat.not_valid_after(cert), _cn(cert),
+                   cert.subject == cert.issuer, parsed)
+
+    @classmethod
+    def from_handshake(cls, der: bytes, view: dict[str, Any] | None) -> CertInfo:
+        """A certificate OpenSSL parsed in the handshake; falls back to :meth:`from_der` without a usable view."""
+        if view is None:
+            return cls.from_der(der)
+        try:
+            not_before = _openssl_time(view["notBefore"])
+            not_after = _openssl_time(view["notAfter"])
+            subject, issuer = view["subject"], view["issuer"]
+        except (KeyError, ValueError, TypeError, OverflowError):
+            return cls.from_der(der)
+        return cls(der, not_before, not_after, _openssl_cn(subject), subject == issuer)
+
+    # -- fields from cryptography's parse ------------------------------------------------------------------------
 
     @property
-    def cert(self) -> x509.Certificate:
-        """cryptography's object; raises :class:`CertificateParseError` when cryptography cannot read it."""
-        cert = self.details.cert
-        if cert is None:
-            raise CertificateParseError(self.details.subject)
-        return cert
+    def parsed(self) -> _Parsed:
+        if self._parsed is None:
+            object.__setattr__(self, "_parsed", _parse(self.der))
+        assert self._parsed is not None
+        return self._parsed
+
+    @property
+    def x509(self) -> x509.Certificate | None:
+        """``cryptography``'s certificate object, or None when it cannot read this certificate."""
+        return self.parsed.cert
+
+    @property
+    def unreadable(self) -> str | None:
+        """Why ``cryptography`` cannot read this certificate (None when it can)."""
+        return self.parsed.error
 
     @property
     def subject(self) -> str:
-        return self.details.subject
+        """The subject as an RFC 4514 string (already escaped per RFC 4514: print with ``clean(..., rfc4514=True)``)."""
+        return self.parsed.subject
 
     @property
     def issuer(self) -> str:
-        return self.details.issuer
+        return self.parsed.issuer
 
     @property
-    def serial(self) -> int:
-        return self.details.serial
+    def serial(self) -> int | None:
+        return self.parsed.serial
 
     @property
     def dns_names(self) -> tuple[str, ...]:
-        return self.details.dns_names
+        return self.parsed.dns_names
 
     @property
     def ip_addresses(self) -> tuple[str, ...]:
-        return self.details.ip_addresses
+        return self.parsed.ip_addresses
 
     @property
     def has_san(self) -> bool:
-        return self.details.has_san
+        return self.parsed.has_san
+
+    @property
+    def is_ca(self) -> bool:
+        return self.parsed.is_ca
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -112,22 +150,13 @@ class CertInfo:
 
     @property
     def sha256(self) -> str:
-        import hashlib  # only -v and JSON print fingerprints
+        import hashlib  # only -v and JSON print fingerprints: not on the healthy path
 
         return hashlib.sha256(self.der).hexdigest()
 
     @property
-    def is_ca(self) -> bool:
-        from cryptography import x509
-
-        try:
-            return bool(self.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-        except Exception:  # noqa: BLE001 - absent or malformed: either way not usable as a CA marker
-            return False
-
-    @property
     def short_name(self) -> str:
-        """The subject CN, or the whole subject when there is no CN."""
+        """The subject CN, else the whole subject, else a placeholder."""
         if self.subject_cn is not None:
             return self.subject_cn
         return self.subject or "(empty subject)"
@@ -136,26 +165,6 @@ class CertInfo:
     def lifetime(self) -> float:
         """Seconds from notBefore to notAfter (at least 1, so percentages of it stay defined)."""
         return max((self.not_after - self.not_before).total_seconds(), 1.0)
-
-
-def parse_certificate(der: bytes) -> CertInfo:
-    """Parse one DER certificate with cryptography; raise :class:`CertificateParseError` for anything it rejects."""
-    fields, details = _parse(der)
-    return CertInfo(der, *fields, details=details)
-
-
-def from_openssl(der: bytes, info: dict[str, Any]) -> CertInfo:
-    """A certificate OpenSSL parsed in the handshake (``get_info()``); cryptography is left for later.
-
-    Falls back to :func:`parse_certificate` when the dictionary lacks what is needed.
-    """
-    try:
-        not_before = _openssl_time(info["notBefore"])
-        not_after = _openssl_time(info["notAfter"])
-        subject, issuer = info["subject"], info["issuer"]
-    except (KeyError, ValueError, TypeError):
-        return parse_certificate(der)
-    return CertInfo(der, not_before, not_after, _openssl_cn(subject), subject == issuer)
 
 
 def _openssl_time(text: str) -> datetime:
@@ -170,47 +179,61 @@ def _openssl_cn(subject: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:
     return None
 
 
-def _parse(der: bytes) -> tuple[tuple[datetime, datetime, str | None, bool], _Details]:
-    """cryptography's full parse.
+def _cn(cert: x509.Certificate) -> str | None:
+    from cryptography.x509.oid import NameOID
+
+    attributes = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not attributes:
+        return None
+    value = attributes[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _parse(der: bytes) -> _Parsed:
+    """``cryptography``'s full parse, or the reason it has none.
 
     cryptography warns (on stderr) about oversized names and negative serials; a plugin must not write to
     stderr (Zabbix merges it into the value), and such certificates are still worth reporting on.
     """
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _parse_fields(der)
-        except Exception as exc:  # noqa: BLE001 - malformed DER surfaces as ValueError, KeyError, InvalidVersion, ...
-            raise CertificateParseError(f"{type(exc).__name__}: {exc}") from None
-
-
-def _parse_fields(der: bytes) -> tuple[tuple[datetime, datetime, str | None, bool], _Details]:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    from . import compat
-
-    cert = x509.load_der_x509_certificate(der)
-    cert.version  # noqa: B018 - parsed lazily; touch it now so a bad version fails here, not in an output mode
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = None
-    cn_attributes = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = cn_attributes[0].value if cn_attributes else None
-    details = _Details(
+            cert = x509.load_der_x509_certificate(der)
+            cert.version  # noqa: B018 - parsed lazily; touch it now so a bad version fails here
+            subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+            serial = cert.serial_number
+            extensions = cert.extensions
+        except (ValueError, TypeError, KeyError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+            error = str(exc).split("\n")[0] or type(exc).__name__
+            return _Parsed(None, "", "", None, (), (), False, False, error=_readable(error))
+        try:
+            san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            san = None
+        try:
+            is_ca = bool(extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        except x509.ExtensionNotFound:
+            is_ca = False
+    return _Parsed(
         cert=cert,
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        serial=cert.serial_number,
+        subject=subject,
+        issuer=issuer,
+        serial=serial,
         dns_names=tuple(san.get_values_for_type(x509.DNSName)) if san is not None else (),
         ip_addresses=tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)) if san is not None else (),
         has_san=san is not None,
+        is_ca=is_ca,
     )
-    fields = (
-        compat.not_valid_before(cert),
-        compat.not_valid_after(cert),
-        cn if isinstance(cn, str) or cn is None else cn.decode("utf-8", "replace"),
-        cert.subject == cert.issuer,
-    )
-    return fields, details
+
+
+def _readable(error: str) -> str:
+    """cryptography's Rust parser reports ``ParseError { kind: UnexpectedTag { .. }, location: [..] }``: keep
+    the kind, in words, instead of a Rust repr cut mid-word."""
+    if error.startswith("error parsing asn1 value: ParseError"):
+        kind = error.split("kind: ", 1)[-1].split(" ", 1)[0].split(",", 1)[0].rstrip("}) ")
+        words = "".join(f" {char.lower()}" if char.isupper() else char for char in kind).strip()
+        return f"malformed DER ({words or 'parse error'})"
+    return error

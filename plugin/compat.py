@@ -6,15 +6,15 @@ Supported floors: Python 3.10 (private ``_sslobj.get_unverified_chain``; public 
 
 from __future__ import annotations
 
+import ssl
+import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import ssl
-
     from cryptography import x509
 
-__all__ = ["directly_issued_by", "not_valid_after", "not_valid_before", "presented_chain", "verified_chain"]
+__all__ = ["USE_PRIVATE_CHAIN", "Delivered", "handshake_certificates", "not_valid_after", "not_valid_before"]
 
 
 def not_valid_before(cert: x509.Certificate) -> datetime:
@@ -29,56 +29,41 @@ def not_valid_after(cert: x509.Certificate) -> datetime:
     return cert.not_valid_after.replace(tzinfo=timezone.utc)
 
 
-def directly_issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    """True when ``parent``'s name and key issued ``child`` (signature checked where cryptography can)."""
-    if child.issuer != parent.subject:
-        return False
-    check = getattr(child, "verify_directly_issued_by", None)
-    if check is None:  # cryptography < 40: the name match is all we can say
-        return True
-    try:
-        check(parent)
-    except Exception:  # noqa: BLE001 - InvalidSignature, ValueError, TypeError (unsupported key): not issued by it
-        return False
-    return True
+# One certificate as a handshake delivered it: DER, and OpenSSL's own parse of it when available.
+Delivered = tuple[bytes, "dict[str, Any] | None"]
 
 
-Chain = tuple[tuple[bytes, ...], tuple["dict[str, Any] | None", ...]]
+def handshake_certificates(sock: ssl.SSLSocket, *, verified: bool) -> tuple[Delivered, ...]:
+    """The certificates of a handshake: as sent (``verified=False``) or as OpenSSL built the path (``True``).
+
+    The one place that touches a private API. ``sock._sslobj.get_unverified_chain()`` /
+    ``get_verified_chain()`` (Python 3.10+) return ``_ssl.Certificate`` objects that carry OpenSSL's own parse
+    (``get_info()``), so a healthy check needs no ``cryptography``. They work under CERT_NONE and after a
+    failed verification (OpenSSL keeps the chain it built, which names the store certificate that failed).
+    Without them (another implementation, a future Python), the public API gives DER only (3.13+) or just the
+    leaf, and ``cryptography`` parses it: slower, and the same record (:meth:`CertInfo.from_handshake`).
+    """
+    sslobj = getattr(sock, "_sslobj", None) if USE_PRIVATE_CHAIN else None
+    method = getattr(sslobj, "get_verified_chain" if verified else "get_unverified_chain", None)
+    if method is not None:
+        import _ssl  # Certificate.public_bytes needs the DER constant, which ``ssl`` does not re-export
+
+        delivered: list[Delivered] = []
+        for cert in method() or ():
+            try:
+                view: dict[str, Any] | None = cert.get_info()
+            except (ValueError, TypeError, ssl.SSLError):  # the view is an optimisation: parse the DER instead
+                view = None
+            delivered.append((cert.public_bytes(_ssl.ENCODING_DER), view))
+        return tuple(delivered)
+    public = getattr(sock, "get_verified_chain" if verified else "get_unverified_chain", None)
+    if public is not None and sys.version_info >= (3, 13):  # public from 3.13, DER only
+        return tuple((bytes(der), None) for der in public() or ())
+    if verified:
+        return ()
+    leaf = sock.getpeercert(binary_form=True)
+    return ((leaf, None),) if leaf else ()
 
 
-def _chain(objects: Any) -> Chain:
-    """DER and OpenSSL's parsed view (``get_info()``) of each certificate; the view is None where unavailable."""
-    if not objects:
-        return (), ()
-    if isinstance(objects[0], bytes):
-        return tuple(objects), (None,) * len(objects)
-    import _ssl  # Certificate.public_bytes needs the DER constant, which ``ssl`` does not re-export
-
-    ders = tuple(cert.public_bytes(_ssl.ENCODING_DER) for cert in objects)
-    infos: list[dict[str, Any] | None] = []
-    for cert in objects:
-        try:
-            infos.append(cert.get_info())
-        except Exception:  # noqa: BLE001 - the view is an optimisation; cryptography parses the DER instead
-            infos.append(None)
-    return ders, tuple(infos)
-
-
-# The chains come from the private ``_sslobj`` on every version: it returns ``_ssl.Certificate`` objects (DER and
-# OpenSSL's parsed view), works under CERT_NONE, and still exists on 3.13, where the public methods return DER only.
-
-
-def presented_chain(sock: ssl.SSLSocket) -> Chain:
-    """The certificates the server sent, in order (works under CERT_NONE too)."""
-    sslobj = getattr(sock, "_sslobj", None)
-    if sslobj is not None and hasattr(sslobj, "get_unverified_chain"):
-        return _chain(sslobj.get_unverified_chain())
-    return _chain(sock.get_unverified_chain())  # type: ignore[attr-defined]  # public from 3.13
-
-
-def verified_chain(sock: ssl.SSLSocket) -> Chain:
-    """OpenSSL's verified path, leaf to trust anchor; only meaningful after a verifying handshake succeeded."""
-    sslobj = getattr(sock, "_sslobj", None)
-    if sslobj is not None and hasattr(sslobj, "get_verified_chain"):
-        return _chain(sslobj.get_verified_chain())
-    return _chain(sock.get_verified_chain())  # type: ignore[attr-defined]
+# Tests switch this off to run the public-API fallback on any Python.
+USE_PRIVATE_CHAIN = True

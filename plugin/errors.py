@@ -27,9 +27,11 @@ class CheckError(Exception):
 
     status: ClassVar[Status] = Status.UNKNOWN
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        # Lines for -v: what was tried and how each attempt ended (the message already says what matters).
+        self.details = details
 
 
 class UsageError(CheckError):
@@ -51,7 +53,6 @@ class PhaseTimeout(NetworkError):
 
     def __init__(self, phase: str, budget: float) -> None:
         super().__init__(f"timed out during {phase} (the {budget:g}s timeout ran out)")
-        self.phase = phase
 
 
 class CertificateFileError(CheckError):
@@ -60,5 +61,17 @@ class CertificateFileError(CheckError):
     status = Status.CRITICAL
 
 
-class BackstopTimeout(CheckError):
-    """The whole-run safety net fired: something took longer than every phase's own timeout allowed."""
+class BackstopTimeout(BaseException):
+    """The whole-run safety net fired: something took longer than every phase's own timeout allowed.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: it can fire inside any library call, and no ``except
+    Exception`` on the way up (ours or a library's) may swallow it and report something else. Only ``main()``
+    catches it. Its state is UNKNOWN, the plugin's own timeout.
+    """
+
+    status: ClassVar[Status] = Status.UNKNOWN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: tuple[str, ...] = ()

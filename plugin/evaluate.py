@@ -1,36 +1,47 @@
-"""Pure evaluation: (what was presented, policy, now) -> findings, each a state and an operator sentence.
+"""Pure evaluation: (what was presented, policy, now) -> findings with a kind, about certificates with labels.
 
-No I/O and no clock: ``now`` is passed in, so tests can freeze time. Which certificates count:
+No I/O and no clock: ``now`` is passed in, so tests can freeze time, and ``check`` (the ``-t`` budget) is
+called in every loop that grows with the input. Which certificates count is decided once:
 
-* the leaf, and every certificate on OpenSSL's verified path, including the trust anchor even when the server
-  did not send it (an expiring root breaks clients as surely as an expiring leaf);
-* when there is no verified path (verification failed or was not attempted), the path is rebuilt from what was
-  sent, following issuer names and signatures from the leaf up;
-* anything else the server sends (an old cross-sign, a stray root) is an "extra": it only raises a WARNING when
-  it has expired or is not yet valid, because old clients may still try to use it.
+* in a handshake, by OpenSSL: the path it verified (including a trust anchor the server did not send), or
+  the path as far as it got when verification failed;
+* in file mode, by :mod:`plugin.chain`, which builds the path the way OpenSSL would, trust store first;
+* everything else that was sent is an "extra" (an old cross-sign, a stray root): it only raises a WARNING when
+  it has expired or is not yet valid, because old clients may still try it.
+
+The same rules then apply to every certificate on every path: expiry against the thresholds, weak signatures
+and keys, the name (never the subject CN), and what stopped OpenSSL, named after the certificate concerned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .certinfo import CertificateParseError, CertInfo, from_openssl, parse_certificate
-from .compat import directly_issued_by
-from .presented import Presented, Verification
-from .sanitize import clean
+from .certinfo import CertificateParseError, CertInfo
+from .findings import CertRow, Evaluation, Finding, Kind
+from .presented import Delivered, Presented, Verification, VerifyCode
 from .status import Status
 from .target import HostName
 from .thresholds import Threshold
 
-__all__ = ["CertRow", "Evaluation", "Finding", "Policy", "evaluate", "format_days"]
+if TYPE_CHECKING:
+    from .chain import Anchors
 
-DAY = 86400.0
-# How many problems the status line spells out before it says "(+N more)"; -v lists them all.
-_SHOWN_PROBLEMS = 3
-_SHOWN_NAMES = 4
-# Problems are joined with " - ", not "; ": Nagios rewrites every ";" in plugin output to ":".
-_JOIN = " - "
+__all__ = ["Policy", "evaluate"]
+
+_LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
+# EC curves below 256 bits, as their OID appears in a certificate's DER (secp224r1, secp192r1, secp160r1/r2/k1,
+# secp192k1, secp224k1, brainpoolP160..224r1). OpenSSL's security level 2 already refuses RSA/DSA below 2048 bits
+# and SHA-1/MD5 signatures in a verified path; these curves are the only weak keys it lets through, so a
+# verified chain is parsed for weak crypto only when one of them appears.
+_WEAK_CURVE_OIDS = (
+    bytes.fromhex("06052b81040021"), bytes.fromhex("06082a8648ce3d030101"), bytes.fromhex("06052b81040008"),
+    bytes.fromhex("06052b8104001e"), bytes.fromhex("06052b81040009"), bytes.fromhex("06052b8104001f"),
+    bytes.fromhex("06052b81040020"), bytes.fromhex("06092b2403030208010101"), bytes.fromhex("06092b2403030208010103"),
+    bytes.fromhex("06092b2403030208010105"),
+)
 
 
 class Policy(NamedTuple):
@@ -41,328 +52,275 @@ class Policy(NamedTuple):
     name: HostName | None = None
 
 
-class Finding(NamedTuple):
-    """One thing the operator should know. ``text`` is already sanitised. Lower ``order`` is told first."""
-
-    status: Status
-    text: str
-    order: float = 0.0
+def _no_check() -> None:
+    return None
 
 
-class CertRow(NamedTuple):
-    """One certificate as reported: its role, its perfdata label and its time left against the thresholds."""
+def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: Anchors | None = None,
+             check: Callable[[], None] = _no_check) -> Evaluation:
+    """Evaluate one acquisition at the instant ``now`` (timezone-aware).
 
-    info: CertInfo
-    role: str
-    label: str
-    sent: int | None
-    on_path: bool
-    left: float
-    warn: float
-    crit: float
-
-    @property
-    def days_left(self) -> float:
-        return self.left / DAY
-
-    @property
-    def name(self) -> str:
-        return f"{self.role} '{clean(self.info.short_name, 64)}'"
-
-
-class Evaluation(NamedTuple):
-    findings: tuple[Finding, ...]
-    rows: tuple[CertRow, ...]
-    headline: CertRow | None
-    notes: tuple[str, ...] = ()
-
-    @property
-    def status(self) -> Status:
-        return max((finding.status for finding in self.findings), default=Status.UNKNOWN)
-
-    @property
-    def problems(self) -> tuple[Finding, ...]:
-        return tuple(finding for finding in self.findings if finding.status != Status.OK)
-
-    def summary(self) -> str:
-        """The status-line text: the problems, worst first, or the healthy headline."""
-        problems = self.problems
-        if not problems:
-            return _JOIN.join(finding.text for finding in self.findings)
-        text = _JOIN.join(finding.text for finding in problems[:_SHOWN_PROBLEMS])
-        if len(problems) > _SHOWN_PROBLEMS:
-            text += f" (+{len(problems) - _SHOWN_PROBLEMS} more, see -v)"
-        return text
-
-
-def format_days(seconds: float) -> str:
-    """A human span: days above two days, else hours, else minutes."""
-    if seconds >= 2 * DAY:
-        return f"{seconds / DAY:.1f} days"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} hours"
-    return f"{max(seconds, 0) / 60:.0f} minutes"
-
-
-def _date(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def evaluate(presented: Presented, policy: Policy, now: datetime) -> Evaluation:
-    """Evaluate one acquisition at the instant ``now`` (timezone-aware)."""
+    ``anchors`` (file mode) complete the path the way a trust store would; ``check`` raises when the budget
+    is spent.
+    """
     findings: list[Finding] = []
-    parsed = _parse_sent(presented.certificates, presented.parsed, findings)
-    if not parsed or parsed[0][0] != 0:
+    sent = _parse_sent(presented.certificates, findings, check)
+    if not sent:
         if not presented.certificates:
-            findings.append(Finding(Status.CRITICAL, "the server sent no certificate"))
-        return Evaluation(tuple(_sorted(findings)), (), None, _notes(presented, 0))
-    leaf = parsed[0][1]
-    path = _path(presented, parsed, now)
-    # Certificates are identified by their DER bytes: equal bytes, same certificate, no hashing needed.
-    on_path = {info.der for _, info in path}
-    extras = [(sent, info) for sent, info in parsed if info.der not in on_path]
+            findings.append(Finding(Kind.NO_CERTIFICATE, Status.CRITICAL, data={"file": presented.peer is None}))
+        return _finish(findings, [], None, presented)
 
-    from_file = presented.peer is None
-    rows = [
-        _row(info, _role(i, info, len(path), from_file), sent, True, policy, now) for i, (sent, info) in enumerate(path)
-    ]
-    rows = _labelled(rows)
-    extra_rows = [_row(info, "extra", sent, False, policy, now) for sent, info in extras]
-    extra_rows = [row._replace(label=f"extra{i}") for i, row in enumerate(extra_rows, 1)]
+    path, extras = _choose_path(presented, sent, anchors, now, check)
+    from_file = not presented.verification.attempted
+    rows = _rows(path, extras, policy, now, from_file)
+    on_path = [row for row in rows if row.role != "extra"]
+    verification = presented.verification
 
     for row in rows:
+        check()
         findings.extend(_expiry(row, now))
-    for row in extra_rows:
-        findings.extend(_extra(row, now, presented.verification.ok))
-    findings.extend(_trust(presented.verification, path, findings))
+    findings.extend(_weak(on_path, verification, check))
+    findings.extend(_trust(verification, on_path, findings))
     if presented.tls_version in _LEGACY_VERSIONS:
-        text = f"the server offers only {presented.tls_version}, which current clients refuse"
-        findings.append(Finding(Status.CRITICAL, text, _FIRST))
+        findings.append(Finding(Kind.LEGACY_PROTOCOL, Status.CRITICAL, data={"version": presented.tls_version}))
     if policy.name is not None:
-        findings.extend(_hostname(presented.verification, leaf, policy.name))
+        findings.extend(_name(verification, on_path[0], policy.name))
 
-    headline = min(rows, key=lambda row: row.left)
+    headline = min(on_path, key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
-        findings.append(Finding(Status.OK, _healthy(headline, presented.verification, presented.note)))
-    all_rows = tuple(rows + extra_rows)
-    return Evaluation(tuple(_sorted(findings)), all_rows, headline, _notes(presented, len(all_rows)))
+        findings.append(Finding(Kind.HEALTHY, Status.OK, headline, {
+            "verified": verification.ok, "reason": verification.reason, "note": presented.note}))
+    return _finish(findings, rows, headline, presented)
 
 
-def _certificate(der: bytes, openssl_view: dict[str, Any] | None) -> CertInfo:
-    """OpenSSL's parse from the handshake when there is one (cheap), else cryptography's (files, fallbacks)."""
-    return from_openssl(der, openssl_view) if openssl_view is not None else parse_certificate(der)
-
-
-def _parse_sent(
-    certificates: tuple[bytes, ...], views: tuple[dict[str, Any] | None, ...], findings: list[Finding]
-) -> list[tuple[int, CertInfo]]:
+def _parse_sent(certificates: tuple[Delivered, ...], findings: list[Finding],
+                check: Callable[[], None]) -> list[tuple[int, CertInfo]]:
     """Parse what was sent, dropping exact duplicates; an unparsable certificate is itself a finding."""
     parsed: list[tuple[int, CertInfo]] = []
     seen: set[bytes] = set()
-    for sent, der in enumerate(certificates):
+    for position, (der, view) in enumerate(certificates):
+        check()
         if der in seen:
             continue
         seen.add(der)
         try:
-            parsed.append((sent, _certificate(der, views[sent] if sent < len(views) else None)))
+            parsed.append((position, CertInfo.from_handshake(der, view)))
         except CertificateParseError as exc:
-            findings.append(
-                Finding(Status.CRITICAL, f"certificate #{sent + 1} in the chain cannot be parsed: {clean(str(exc))}")
-            )
+            findings.append(Finding(Kind.UNPARSABLE, Status.CRITICAL, data={"position": position, "why": str(exc)}))
     return parsed
 
 
-def _path(
-    presented: Presented, parsed: list[tuple[int, CertInfo]], now: datetime
-) -> list[tuple[int | None, CertInfo]]:
-    """The chain that counts: OpenSSL's verified path if there is one, else issuer links among what was sent.
+Placed = tuple[int | None, CertInfo]  # (position in what was sent, or None for the trust store; the certificate)
 
-    Without a verified path, an issuer valid now is preferred over an expired one with the same name and key
-    (an old cross-sign), as OpenSSL's own chain building does.
-    """
-    by_der: dict[bytes, tuple[int | None, CertInfo]] = {info.der: (sent, info) for sent, info in parsed}
-    if presented.verified_path:
-        try:
-            views = presented.verified_parsed or (None,) * len(presented.verified_path)
-            verified = [_certificate(der, view) for der, view in zip(presented.verified_path, views)]
-        except CertificateParseError:
-            verified = []
-        if verified and verified[0].der == parsed[0][1].der:
-            return [by_der.get(info.der, (None, info)) for info in verified]
-    path: list[tuple[int | None, CertInfo]] = [(parsed[0][0], parsed[0][1])]
-    pool = list(parsed[1:])
-    while not path[-1][1].self_issued:
-        child = path[-1][1]
-        candidates = [item for item in pool if _issued(child, item[1])]
-        if not candidates:
-            break
-        parent = min(candidates, key=lambda item: not item[1].not_before <= now <= item[1].not_after)
-        path.append(parent)
-        pool.remove(parent)
+
+def _choose_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors: Anchors | None, now: datetime,
+                 check: Callable[[], None]) -> tuple[list[Placed], list[Placed]]:
+    """The one decision of which certificates count: OpenSSL's path in a handshake, plugin.chain's otherwise."""
+    position = {info.der: where for where, info in sent}
+    path: list[Placed] = []
+    if presented.path:
+        for der, view in presented.path:
+            check()
+            try:
+                path.append((position.get(der), CertInfo.from_handshake(der, view)))
+            except CertificateParseError:
+                break  # a store certificate nobody can read ends what can be said about the path
+        if path and path[0][0] != sent[0][0]:
+            path = []  # not the chain this server sent (cannot happen with OpenSSL; never trust it blindly)
+    if not path:
+        path = _built_path(presented, sent, anchors, now, check)
+    on_path = {info.der for _, info in path}
+    extras: list[Placed] = [(where, info) for where, info in sent if info.der not in on_path]
+    return path, extras
+
+
+def _built_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors: Anchors | None, now: datetime,
+                check: Callable[[], None]) -> list[Placed]:
+    """File mode (or a handshake whose path OpenSSL kept nothing of): build it as OpenSSL would."""
+    from .chain import build_path, choose_leaf
+
+    readable = [(where, info, info.x509) for where, info in sent]
+    usable = [(where, info, cert) for where, info, cert in readable if cert is not None]
+    from_file = not presented.verification.attempted
+    if not usable or (not from_file and usable[0][0] != sent[0][0]):
+        return [sent[0]]  # the leaf is what the server sent first, readable or not
+    certs = [cert for _, _, cert in usable]
+    leaf = choose_leaf(certs) if from_file else 0
+    built = build_path(certs, anchors, now, leaf=leaf, check=check)
+    path: list[Placed] = []
+    for element in built.path:
+        if element.sent is not None:
+            path.append((usable[element.sent][0], usable[element.sent][1]))
+        else:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            path.append((None, CertInfo.from_der(element.cert.public_bytes(Encoding.DER))))
     return path
 
 
-def _issued(child: CertInfo, parent: CertInfo) -> bool:
-    try:
-        return directly_issued_by(child.cert, parent.cert)
-    except CertificateParseError:  # a certificate only OpenSSL could read links to nothing
-        return False
-
-
-def _role(index: int, info: CertInfo, length: int, from_file: bool) -> str:
-    if index == 0:
-        # A lone self-signed CA certificate in a file (a root checked with --file) is a root. What a server
-        # presents first is its leaf, even when `openssl req -x509` marked it CA:TRUE.
-        return "root" if from_file and length == 1 and info.self_issued and info.is_ca else "leaf"
-    if index == length - 1 and info.self_issued:
-        return "root"
-    return "intermediate"
-
-
-def _row(info: CertInfo, role: str, sent: int | None, on_path: bool, policy: Policy, now: datetime) -> CertRow:
-    lifetime = info.lifetime
-    return CertRow(
-        info=info,
-        role=role,
-        label=role,
-        sent=sent,
-        on_path=on_path,
-        left=(info.not_after - now).total_seconds(),
-        warn=policy.warning.limit(lifetime),
-        crit=policy.critical.limit(lifetime),
-    )
-
-
-def _labelled(rows: list[CertRow]) -> list[CertRow]:
-    """Perfdata labels that keep their meaning when the chain changes: leaf, int1, int2, ..., root."""
-    out = []
+def _rows(path: list[Placed], extras: list[Placed], policy: Policy, now: datetime, from_file: bool) -> list[CertRow]:
+    """Roles and labels, by one rule in every mode: leaf, int1, int2, ..., root, then extra1, extra2, ..."""
+    rows = []
     intermediates = 0
-    for row in rows:
-        if row.role == "intermediate":
-            intermediates += 1
-            out.append(row._replace(label=f"int{intermediates}"))
+    for index, (where, info) in enumerate(path):
+        if index == 0:
+            # A lone self-signed CA certificate in a file (a root checked with --file) is a root. What a server
+            # presents first is its leaf, even when `openssl req -x509` marked it CA:TRUE.
+            lone_root = from_file and len(path) == 1 and info.self_issued and info.is_ca
+            role = label = "root" if lone_root else "leaf"
+        elif index == len(path) - 1 and (info.self_issued or where is None):
+            role = label = "root"
         else:
-            out.append(row)
-    return out
+            intermediates += 1
+            role, label = "intermediate", f"int{intermediates}"
+        rows.append(_row(info, role, label, where, policy, now))
+    for number, (where, info) in enumerate(extras, 1):
+        rows.append(_row(info, "extra", f"extra{number}", where, policy, now))
+    return rows
+
+
+def _row(info: CertInfo, role: str, label: str, sent: int | None, policy: Policy, now: datetime) -> CertRow:
+    lifetime = info.lifetime
+    return CertRow(info=info, role=role, label=label, sent=sent, left=(info.not_after - now).total_seconds(),
+                   warn=policy.warning.limit(lifetime), crit=policy.critical.limit(lifetime))
 
 
 def _expiry(row: CertRow, now: datetime) -> list[Finding]:
-    info = row.info
-    if now < info.not_before:
-        return [Finding(Status.CRITICAL, f"{row.name} is not valid before {_date(info.not_before)}", row.left)]
+    extra = row.role == "extra"
+    if now < row.info.not_before:
+        kind = Kind.EXTRA_NOT_YET_VALID if extra else Kind.NOT_YET_VALID
+        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row)]
     if row.left <= 0:
-        return [
-            Finding(
-                Status.CRITICAL,
-                f"{row.name} expired {format_days(-row.left)} ago ({_date(info.not_after)})",
-                row.left,
-            )
-        ]
+        kind = Kind.EXTRA_EXPIRED if extra else Kind.EXPIRED
+        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row)]
+    if extra:
+        return []
     for status, limit in ((Status.CRITICAL, row.crit), (Status.WARNING, row.warn)):
         if row.left < limit:
-            text = f"{row.name} expires in {format_days(row.left)} ({_date(info.not_after)})"
-            return [Finding(status, text, row.left)]
+            return [Finding(Kind.EXPIRING, status, row, {"limit": limit})]
     return []
 
 
-def _extra(row: CertRow, now: datetime, verified: bool) -> list[Finding]:
-    info = row.info
-    where = "not on the verified path" if verified else "not part of the chain"
-    who = f"the server also sends '{clean(info.subject, 64)}' issued by '{clean(info.issuer, 64)}'"
-    if now < info.not_before:
-        return [Finding(Status.WARNING, f"{who}, not valid before {_date(info.not_before)} ({where})", row.left)]
-    if row.left <= 0:
-        text = f"{who}, which expired {format_days(-row.left)} ago ({_date(info.not_after)}, {where})"
-        return [Finding(Status.WARNING, text, row.left)]
-    return []
+def _weak(rows: list[CertRow], verification: Verification, check: Callable[[], None]) -> list[Finding]:
+    """Weak signatures and keys, by this check's rule on every path (see _WEAK_CURVE_OIDS for the shortcut)."""
+    verified = verification.path_trusted
+    findings = []
+    for row in rows:
+        check()
+        if verified and not any(oid in row.info.der for oid in _WEAK_CURVE_OIDS):
+            continue
+        cert = row.info.x509
+        if cert is None:
+            continue
+        from .weak import weaknesses
+
+        for weakness in weaknesses(cert, self_signed_root=row.role == "root" and row.info.self_issued):
+            kind = Kind.WEAK_SIGNATURE if weakness.kind == "signature" else Kind.WEAK_KEY
+            findings.append(Finding(kind, Status.CRITICAL, row, {
+                "algorithm": weakness.algorithm, "bits": weakness.bits, "minimum": weakness.minimum}))
+    return findings
 
 
-_FIRST = float("-inf")  # trust, name and protocol problems lead the status line
-_LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
-
-
-def _trust(
-    verification: Verification, path: list[tuple[int | None, CertInfo]], so_far: list[Finding]
-) -> list[Finding]:
-    if not verification.attempted or verification.ok:
-        return []
+def _trust(verification: Verification, rows: list[CertRow], so_far: list[Finding]) -> list[Finding]:
+    """What stopped OpenSSL, named after the certificate it concerns."""
     code = verification.code
-    top = path[-1][1]
-    if code == 62:  # hostname mismatch: reported by _hostname with the names the certificate carries
+    if not verification.attempted or code is None:
         return []
-    if code in (9, 10):  # a time error; _expiry already names the certificate, unless OpenSSL saw another one
-        if any(finding.status == Status.CRITICAL for finding in so_far):
-            return []
-    elif code == 18:
-        return [Finding(Status.CRITICAL, f"self-signed certificate '{clean(top.short_name, 64)}' is not trusted", _FIRST)]
-    elif code == 19:
-        return [
-            Finding(
-                Status.CRITICAL,
-                f"untrusted chain: it ends at the self-signed '{clean(top.short_name, 64)}', "
-                "which is not in the trust store",
-                _FIRST,
-            )
-        ]
-    elif code in (2, 20):
-        issuer = clean(top.issuer, 64)
-        if len(path) == 1 and not top.self_issued:
-            text = f"chain incomplete: the server does not send the intermediate '{issuer}' that issued the leaf"
-        else:
-            text = (
-                f"untrusted chain: '{issuer}', the issuer of '{clean(top.short_name, 64)}', "
-                "is neither sent by the server nor in the trust store"
-            )
-        return [Finding(Status.CRITICAL, text, _FIRST)]
-    message = clean(verification.message or "unknown error")
-    return [Finding(Status.CRITICAL, f"chain does not verify: {message} (OpenSSL error {code})", _FIRST)]
+    if code in VerifyCode.UNTRUSTED and not verification.alarm_trust:
+        return []  # --ignore-trust
+    top = rows[-1]
+    if code == VerifyCode.DEPTH_ZERO_SELF_SIGNED_CERT:
+        return [Finding(Kind.SELF_SIGNED, Status.CRITICAL, top)]
+    if code == VerifyCode.SELF_SIGNED_CERT_IN_CHAIN:
+        return [Finding(Kind.UNTRUSTED_ROOT, Status.CRITICAL, top)]
+    if code in VerifyCode.UNTRUSTED:
+        return [_missing_issuer(top)]
+    if code == VerifyCode.INVALID_CA:
+        not_ca = next((row for row in rows[1:] if not row.info.is_ca), None)
+        if not_ca is not None:
+            return [Finding(Kind.NOT_A_CA, Status.CRITICAL, not_ca)]
+    if code in VerifyCode.WEAK and any(f.kind in (Kind.WEAK_KEY, Kind.WEAK_SIGNATURE) for f in so_far):
+        return []  # already named, with the certificate and the algorithm
+    if code in VerifyCode.TIME and any(f.kind in (Kind.EXPIRED, Kind.NOT_YET_VALID) for f in so_far):
+        return []
+    return [Finding(Kind.VERIFY_FAILED, Status.CRITICAL, data={"code": code, "message": verification.message or ""})]
 
 
-def _hostname(verification: Verification, leaf: CertInfo, name: HostName) -> list[Finding]:
-    if verification.hostname_checked:
-        matched = verification.code != 62
+def _missing_issuer(top: CertRow) -> Finding:
+    """The path stops at ``top``, whose issuer is neither sent nor in the store.
+
+    Only fetching the issuer (AIA) could tell for sure what it is; this says only what the certificates show.
+    A leaf from a public CA names where to fetch its intermediate (AIA caIssuers, required by the CA/Browser
+    Forum): then the server most likely fails to send it. An issuer whose name says it is a root, or any issuer
+    of a sent CA certificate, is most likely a root this store does not trust (a private or interception CA).
+    Without either sign, the sentence says both possibilities.
+    """
+    root_name = "root" in top.info.issuer.lower()
+    if top.role == "leaf" and not root_name and _has_ca_issuers(top.info):
+        return Finding(Kind.MISSING_INTERMEDIATE, Status.CRITICAL, top)
+    likely_root = root_name or top.role != "leaf"
+    return Finding(Kind.UNTRUSTED_ISSUER, Status.CRITICAL, top, {"likely_root": likely_root})
+
+
+def _has_ca_issuers(info: CertInfo) -> bool:
+    cert = info.x509
+    if cert is None:
+        return False
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return any(item.access_method == AuthorityInformationAccessOID.CA_ISSUERS for item in access)
+
+
+def _name(verification: Verification, leaf: CertRow, name: HostName) -> list[Finding]:
+    if verification.name_matched is not None:
+        matched = verification.name_matched
     else:
         from .names import matches
 
-        matched = matches(leaf, name)
+        matched = matches(leaf.info, name)
     if matched:
         return []
-    if leaf.names:
-        shown = ", ".join(clean(item, 64) for item in leaf.names[:_SHOWN_NAMES])
-        more = f" (+{len(leaf.names) - _SHOWN_NAMES} more)" if len(leaf.names) > _SHOWN_NAMES else ""
-        carries = f"it is for {shown}{more}"
-    elif leaf.has_san:
-        carries = "its subjectAltName lists no DNS name or IP address"
-    else:
-        carries = f"it has no subjectAltName (subject CN '{clean(leaf.short_name, 64)}', which clients ignore)"
-    return [Finding(Status.CRITICAL, f"hostname mismatch: certificate is not valid for {name.display}, {carries}", _FIRST)]
+    kind = Kind.HOSTNAME_MISMATCH if leaf.info.has_san else Kind.NO_SAN
+    return [Finding(kind, Status.CRITICAL, leaf, {"name": name.display})]
 
 
-def _healthy(headline: CertRow, verification: Verification, note: str | None) -> str:
-    if verification.ok:
-        trust = "chain verified"
-    else:
-        trust = f"trust not checked ({verification.reason})" if verification.reason else "trust not checked"
-    when = f"in {format_days(headline.left)} ({_date(headline.info.not_after)})"
-    text = f"{headline.name} expires first, {when}, {trust}"
-    return f"{text}, {clean(note)}" if note else text
+# Trust, name, protocol and parse problems lead the status line; expiry problems follow, soonest first.
+_LEADING = frozenset(Kind) - {Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID, Kind.EXTRA_EXPIRED,
+                              Kind.EXTRA_NOT_YET_VALID, Kind.HEALTHY}
 
 
-def _sorted(findings: list[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda finding: (-finding.status, finding.order))
+def _order(finding: Finding) -> tuple[int, float]:
+    left = finding.row.left if finding.row is not None else 0.0
+    return (-int(finding.status), float("-inf") if finding.kind in _LEADING else left)
+
+
+def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
+            presented: Presented) -> Evaluation:
+    return Evaluation(tuple(sorted(findings, key=_order)), tuple(rows), headline,
+                      _notes(presented, len(rows)), presented.details)
 
 
 def _notes(presented: Presented, count: int) -> tuple[str, ...]:
+    """The -v header: what was presented and what OpenSSL said, in words built from facts, not findings."""
+    from .sanitize import clean
+
     verification = presented.verification
     if not verification.attempted:
         verdict = f"trust not checked ({verification.reason})" if verification.reason else "trust not checked"
     elif verification.ok:
         verdict = "chain and name verified by OpenSSL"
+    elif verification.code is None:
+        verdict = f"path verified by OpenSSL, {' and '.join(sorted(verification.waived))} check waived"
     else:
         verdict = f"OpenSSL verification failed: error {verification.code}: {clean(verification.message or '')}"
     connection = f"{presented.tls_version} with {presented.peer}, " if presented.tls_version else ""
     sent = len(presented.certificates)
-    notes = [f"{connection}{sent} certificate(s) sent, {count} evaluated, {verdict}"]
+    notes = [f"{connection}{sent} certificate(s) presented, {count} evaluated, {verdict}"]
     if presented.alpn:
         notes.append(f"ALPN protocol: {clean(presented.alpn)}")
     if presented.note:

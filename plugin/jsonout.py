@@ -17,12 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from .certinfo import CertificateParseError, CertInfo
-from .errors import CheckError
-from .evaluate import CertRow, Evaluation
+from .certinfo import DAY, CertInfo
+from .errors import BackstopTimeout, CheckError
+from .findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind
 from .sanitize import clean
+from .sentences import days, sentence, summary
 from .status import Status
 
 __all__ = ["failure_json", "render_json"]
@@ -38,8 +40,9 @@ _PUBLIC_KEYS = (
     (rsa.RSAPublicKey, "RSA"), (ec.EllipticCurvePublicKey, "ECDSA"), (ed25519.Ed25519PublicKey, "Ed25519"),
     (ed448.Ed448PublicKey, "Ed448"), (dsa.DSAPublicKey, "DSA"),
 )
-# Problems that make a certificate "invalid" in the agent's sense (expiring soon is still valid).
-_INVALID_PREFIXES = ("hostname mismatch", "untrusted", "chain", "self-signed", "certificate #")
+# Findings that make a certificate "invalid" in the agent's sense (expiring soon is still valid).
+_INVALID = TRUST_KINDS | {Kind.EXPIRED, Kind.NOT_YET_VALID, Kind.HOSTNAME_MISMATCH, Kind.NO_SAN, Kind.WEAK_KEY,
+                          Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE}
 
 
 def _moment(moment: datetime) -> dict[str, Any]:
@@ -49,95 +52,107 @@ def _moment(moment: datetime) -> dict[str, Any]:
 
 
 def _x509(info: CertInfo) -> dict[str, Any]:
-    try:
-        cert = info.cert
-    except CertificateParseError:
-        return {"subject": clean(info.subject, 256), "not_before": _moment(info.not_before),
+    cert = info.x509
+    if cert is None:
+        return {"subject": clean(info.short_name, 256), "not_before": _moment(info.not_before),
                 "not_after": _moment(info.not_after)}
-    try:
-        signature = _SIGNATURES.get(cert.signature_algorithm_oid._name, cert.signature_algorithm_oid.dotted_string)
-    except Exception:  # noqa: BLE001 - an odd OID is no reason to lose the whole result
-        signature = "unknown"
+    oid = cert.signature_algorithm_oid
+    signature = _SIGNATURES.get(getattr(oid, "_name", ""), oid.dotted_string)
     try:
         key = cert.public_key()
         public_key = next((name for kind, name in _PUBLIC_KEYS if isinstance(key, kind)), "unknown")
-    except Exception:  # noqa: BLE001 - unsupported key types raise on public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # key types cryptography does not support
         public_key = "unknown"
     version = 3 if cert.version == x509.Version.v3 else 1
     return {
         "version": version,
-        "serial_number": f"{info.serial:x}",
+        "serial_number": f"{info.serial:x}" if info.serial is not None else "",
         "signature_algorithm": signature,
-        "issuer": clean(info.issuer, 256),
+        "issuer": clean(info.issuer, 256, keep_escapes=True),
         "not_before": _moment(info.not_before),
         "not_after": _moment(info.not_after),
-        "subject": clean(info.subject, 256),
+        "subject": clean(info.subject, 256, keep_escapes=True),
         "public_key_algorithm": public_key,
         "alternative_names": [clean(name, 256) for name in info.names],
     }
 
 
 def _row(row: CertRow) -> dict[str, Any]:
+    # "position" (index in what was sent) is left out for a trust-store certificate, which "from" says.
+    where = {"position": row.sent, "from": "server"} if row.sent is not None else {"from": "trust store"}
     return {
         "label": row.label,
         "role": row.role,
-        "position": row.sent,
-        "subject": clean(row.info.subject, 256),
-        "issuer": clean(row.info.issuer, 256),
+        **where,
+        "subject": clean(row.info.subject, 256, keep_escapes=True),
+        "issuer": clean(row.info.issuer, 256, keep_escapes=True),
         "not_after": int(row.info.not_after.timestamp()),
-        "days_left": round(row.days_left, 2),
-        "warning_days": round(row.warn / 86400, 2),
-        "critical_days": round(row.crit / 86400, 2),
+        "days_left": days(row.left),
+        "warning_days": round(row.warn / DAY, 2),
+        "critical_days": round(row.crit / DAY, 2),
         "sha256_fingerprint": row.info.sha256,
     }
 
 
+def _finding(finding: Finding) -> dict[str, Any]:
+    document: dict[str, Any] = {"kind": finding.kind.value, "state": finding.status.name,
+                                "message": sentence(finding)}
+    if finding.row is not None:
+        document["label"] = finding.row.label
+    return document
+
+
 def _earliest(row: CertRow) -> dict[str, Any]:
-    return {**_moment(row.info.not_after), "days_left": round(row.days_left, 2), "label": row.label,
-            "role": row.role, "subject": clean(row.info.subject, 256)}
+    return {**_moment(row.info.not_after), "days_left": days(row.left), "label": row.label,
+            "role": row.role, "subject": clean(row.info.subject, 256, keep_escapes=True)}
 
 
 def _result(evaluation: Evaluation) -> dict[str, str]:
-    problems = [finding for finding in evaluation.problems if finding.status == Status.CRITICAL]
-    invalid = [finding for finding in problems if finding.text.startswith(_INVALID_PREFIXES)]
-    expired = [finding for finding in problems if " expired " in finding.text or "not valid before" in finding.text]
-    if invalid or expired:
-        if all(finding.text.startswith("self-signed") for finding in invalid) and not expired:
-            return {"value": "valid-but-self-signed", "message": evaluation.summary()}
-        return {"value": "invalid", "message": evaluation.summary()}
-    return {"value": "valid", "message": evaluation.summary()}
+    """The agent's verdict, from the kinds: self-signed alone is "valid-but-self-signed", as the agent says."""
+    invalid = {finding.kind for finding in evaluation.problems if finding.kind in _INVALID}
+    message = summary(evaluation)
+    if invalid == {Kind.SELF_SIGNED}:
+        return {"value": "valid-but-self-signed", "message": message}
+    return {"value": "invalid" if invalid else "valid", "message": message}
 
 
 def _document(endpoint: str, status: Status, message: str) -> dict[str, Any]:
     return {"endpoint": endpoint, "state": status.name, "state_id": int(status), "message": message}
 
 
-def failure_json(endpoint: str, error: CheckError) -> str:
+def failure_json(endpoint: str, error: CheckError | BackstopTimeout) -> str:
     """A failure that left no certificate to report (DNS, connect, handshake, usage, timeout)."""
     document = _document(endpoint, error.status, error.message)
-    # Keys with nothing to say are left out, not null: Zabbix's JSONPath turns null into the string "null", which a
-    # numeric item rejects (the item becomes unsupported), while a missing key lets the template discard the value.
-    document.update({"x509": None, "result": {"value": "error", "message": error.message}, "chain": []})
+    # Keys with nothing to say are left out, never null: Zabbix's JSONPath turns null into the string "null",
+    # which a numeric item rejects (the item becomes unsupported), while a missing key lets the template discard
+    # the value.
+    document.update({"result": {"value": "error", "message": error.message}, "chain": [], "findings": []})
+    if error.details:
+        document["notes"] = [clean(line, 200) for line in error.details]
     return json.dumps(document, separators=(",", ":")) + "\n"
 
 
-def render_json(endpoint: str, run: Callable[[], Evaluation]) -> str:
+def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
     """Run the check and return its one JSON line."""
     try:
-        evaluation = run()
+        evaluation = job()
     except CheckError as exc:
         return failure_json(endpoint, exc)
-    document = _document(endpoint, evaluation.status, evaluation.summary())
-    leaf = next((row for row in evaluation.rows if row.sent == 0), None)
+    document = _document(endpoint, evaluation.status, summary(evaluation))
+    document["result"] = _result(evaluation)
+    leaf = next((row for row in evaluation.rows if row.label in ("leaf", "root") and row.role != "extra"), None)
+    if leaf is not None:
+        document.update({
+            "x509": _x509(leaf.info),
+            "sha1_fingerprint": hashlib.sha1(leaf.info.der, usedforsecurity=False).hexdigest(),
+            "sha256_fingerprint": leaf.info.sha256,
+        })
     headline = evaluation.headline
+    if headline is not None:
+        document.update({"days_left": days(headline.left), "earliest_expiry": _earliest(headline)})
     document.update({
-        "x509": _x509(leaf.info) if leaf is not None else None,
-        "result": _result(evaluation),
-        "sha1_fingerprint": hashlib.sha1(leaf.info.der, usedforsecurity=False).hexdigest() if leaf else None,
-        "sha256_fingerprint": leaf.info.sha256 if leaf else None,
-        "days_left": round(headline.days_left, 2) if headline else None,
-        "earliest_expiry": _earliest(headline) if headline else None,
         "chain": [_row(row) for row in evaluation.rows],
-        "notes": list(evaluation.notes),
+        "findings": [_finding(finding) for finding in evaluation.findings],
+        "notes": list(evaluation.notes + evaluation.details),
     })
     return json.dumps(document, separators=(",", ":")) + "\n"

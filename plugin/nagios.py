@@ -1,13 +1,21 @@
-"""Present: nagiosplugin Resource, Contexts and Summary for Nagios/Icinga output.
+"""Present for Nagios and Icinga: nagiosplugin's Resource, Contexts and Summary.
 
-This is the only module that imports nagiosplugin. The state of the check comes from the evaluation's findings;
-the per-certificate metrics exist for perfdata only.
+This is the only module that imports nagiosplugin, and the classes do the jobs nagiosplugin gives them, with
+one deliberate difference: the Contexts do not compare numbers against ranges themselves. Evaluation is a pure
+function shared with the JSON output (thresholds relative to each certificate's lifetime, trust, names), so
+the Resource yields its results as metrics and the Contexts turn them into nagiosplugin Results:
 
-Perfdata: ``days`` is the headline (the certificate that expires first among those that count), then one
-``days_<label>`` per certificate with stable labels (``leaf``, ``int1``, ``root``, ``extra1``). Values are days
-with at most two decimals, unitless. warn/crit are written as plain numbers of days (the effective bound for that
-certificate), not as ranges such as ``30:``: Icinga 2's metric writers drop range thresholds with a log warning,
-while PNP4Nagios and Grafana draw plain numbers as threshold lines at the right height.
+* one ``finding`` metric per finding: its Context maps the finding's state and renders its sentence;
+* one ``days`` metric (the certificate that expires first) and one ``days_<label>`` metric per certificate
+  (``leaf``, ``int1``, ``root``, ``extra1``): their Context only contributes perfdata;
+* a ``failure`` metric when acquisition stopped (DNS, connect, handshake, unreadable file).
+
+The Summary formats those results, nothing else. Nagios rewrites every ``;`` in plugin output to ``:``, so this
+presenter escapes ``;`` in text (perfdata keeps it as its separator).
+
+Perfdata values are days with at most two decimals, unitless; warn/crit are plain numbers of days (the
+effective bound for that certificate), not ranges such as ``30:``: Icinga 2's metric writers drop range
+thresholds with a log warning, while PNP4Nagios and Grafana draw plain numbers as threshold lines.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ from collections.abc import Callable, Iterator
 import nagiosplugin
 from nagiosplugin.output import Output
 
+from .certinfo import DAY
 from .errors import CheckError
-from .evaluate import CertRow, Evaluation, Finding
+from .findings import CertRow, Evaluation, Finding
 from .sanitize import clean
+from .sentences import JOIN, describe_row, number, sentence, summary
 from .status import Status
 
-__all__ = ["NAME", "TlsExpiry", "build_check", "number", "render"]
+__all__ = ["NAME", "TlsExpiry", "build_check", "render"]
 
 NAME = "TLS_EXPIRY"
 
@@ -36,18 +46,20 @@ _STATES: dict[Status, nagiosplugin.state.ServiceState] = {
 }
 
 
-def number(value: float) -> str:
-    """A perfdata number: at most two decimals, never exponent notation, no trailing zeros."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+def nagios_text(text: str) -> str:
+    """Nagios turns ``;`` into ``:`` in plugin output; escape it instead, so certificate text reads as sent."""
+    return text.replace(";", "\\x3b")
+
+
+def _sentence(finding: Finding) -> str:
+    return nagios_text(sentence(finding))
 
 
 class TlsExpiry(nagiosplugin.Resource):  # type: ignore[misc]
-    """Acquire and evaluate one endpoint (or file); a project error becomes a failure metric with its state."""
+    """Acquire and evaluate one endpoint (or file); yield every finding and every certificate as a metric."""
 
-    def __init__(self, run: Callable[[], Evaluation]) -> None:
-        self._run = run
-        self.evaluation: Evaluation | None = None
+    def __init__(self, job: Callable[[], Evaluation]) -> None:
+        self._job = job
 
     @property
     def name(self) -> str:
@@ -55,17 +67,17 @@ class TlsExpiry(nagiosplugin.Resource):  # type: ignore[misc]
 
     def probe(self) -> Iterator[nagiosplugin.Metric]:
         try:
-            evaluation = self._run()
+            evaluation = self._job()
         except CheckError as exc:
             yield nagiosplugin.Metric("failure", exc, context="failure")
             return
-        self.evaluation = evaluation
+        yield nagiosplugin.Metric("evaluation", evaluation, context="notes")
         for index, finding in enumerate(evaluation.findings):
             yield nagiosplugin.Metric(f"finding{index}", finding, context="finding")
         if evaluation.headline is not None:
-            yield nagiosplugin.Metric("days", evaluation.headline, context="certificate")
+            yield nagiosplugin.Metric("days", evaluation.headline, context="days")
         for row in evaluation.rows:
-            yield nagiosplugin.Metric(f"days_{row.label}", row, context="certificate")
+            yield nagiosplugin.Metric(f"days_{row.label}", row, context="days")
 
 
 class FindingContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -74,7 +86,7 @@ class FindingContext(nagiosplugin.Context):  # type: ignore[misc]
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
         finding: Finding = metric.value
-        return nagiosplugin.Result(_STATES[finding.status], finding.text, metric)
+        return nagiosplugin.Result(_STATES[finding.status], _sentence(finding), metric)
 
 
 class FailureContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -83,40 +95,52 @@ class FailureContext(nagiosplugin.Context):  # type: ignore[misc]
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
         error: CheckError = metric.value
-        return nagiosplugin.Result(_STATES[error.status], error.message, metric)
+        return nagiosplugin.Result(_STATES[error.status], nagios_text(error.message), metric)
 
 
-class CertificateContext(nagiosplugin.Context):  # type: ignore[misc]
-    """Perfdata only: the findings already carry the state."""
+class NotesContext(nagiosplugin.Context):  # type: ignore[misc]
+    """The -v/-vv header lines ride along as an OK result without perfdata."""
 
     def __init__(self) -> None:
-        super().__init__("certificate")
+        super().__init__("notes")
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
         return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
 
-    def performance(
-        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
-    ) -> nagiosplugin.Performance:
+
+class DaysContext(nagiosplugin.Context):  # type: ignore[misc]
+    """Perfdata for one certificate's time left; its state is carried by the findings about it."""
+
+    def __init__(self) -> None:
+        super().__init__("days")
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
         row: CertRow = metric.value
-        return nagiosplugin.Performance(
-            metric.name, number(row.days_left), "", number(row.warn / 86400), number(row.crit / 86400)
-        )
+        return nagiosplugin.Performance(metric.name, number(row.days_left), "", number(row.warn / DAY),
+                                        number(row.crit / DAY))
+
+
+def _of(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
+    return [result for result in results if result.metric is not None and result.metric.context == context]
 
 
 class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
-    """Status line ``<endpoint>: <what matters>``; with -v, one line per certificate."""
+    """Status line ``<endpoint>: <what matters>``; -v adds the certificates, -vv the connection details."""
 
-    def __init__(self, endpoint: str, resource: TlsExpiry) -> None:
+    def __init__(self, endpoint: str, verbose: int) -> None:
         self.endpoint = endpoint
-        self.resource = resource
+        self.verbosity = verbose
 
     def _line(self, results: nagiosplugin.Results) -> str:
-        evaluation = self.resource.evaluation
-        if evaluation is not None:
-            return f"{self.endpoint}: {evaluation.summary()}"
-        texts = [result.hint for result in results if result.hint]
-        return f"{self.endpoint}: {' - '.join(texts)}"
+        notes = _of(results, "notes")
+        if notes:
+            evaluation: Evaluation = notes[0].metric.value
+            return f"{self.endpoint}: {summary(evaluation, _sentence)}"
+        failures = [result.hint for result in _of(results, "failure") if result.hint]
+        return f"{self.endpoint}: {JOIN.join(failures)}"
 
     def ok(self, results: nagiosplugin.Results) -> str:
         return self._line(results)
@@ -125,29 +149,25 @@ class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
         return self._line(results)
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
-        evaluation = self.resource.evaluation
-        if evaluation is None:
-            return []
-        lines = list(evaluation.notes)
-        lines += [f"{finding.status.name}: {finding.text}" for finding in evaluation.problems]
-        lines += [_describe(row) for row in evaluation.rows]
+        lines: list[str] = []
+        if self.verbosity < 2:  # from -vv on, the log lines tell the same, as it happened
+            for result in _of(results, "failure"):
+                lines += [nagios_text(clean(line, 200, keep_escapes=True)) for line in result.metric.value.details]
+        for result in _of(results, "notes"):
+            evaluation: Evaluation = result.metric.value
+            lines += [nagios_text(line) for line in evaluation.notes]
+            if self.verbosity >= 2:
+                lines += [nagios_text(line) for line in evaluation.details]
+        lines += [f"{result.state.text.upper()}: {result.hint}" for result in _of(results, "finding")
+                  if result.state != nagiosplugin.Ok]
+        lines += [nagios_text(describe_row(result.metric.value)) for result in _of(results, "days")
+                  if result.metric.name != "days"]
         return lines
 
 
-def _describe(row: CertRow) -> str:
-    info = row.info
-    position = f"#{row.sent + 1}" if row.sent is not None else "trust store"
-    return (
-        f"[{position}] {row.role}: subject '{clean(info.subject)}', issuer '{clean(info.issuer)}', "
-        f"serial {info.serial:x}, not after {info.not_after:%Y-%m-%d %H:%M:%S} UTC, "
-        f"{number(row.days_left)} days left, sha256 {info.sha256}"
-    )
-
-
-def build_check(endpoint: str, run: Callable[[], Evaluation]) -> nagiosplugin.Check:
-    resource = TlsExpiry(run)
-    check = nagiosplugin.Check(resource, FindingContext(), FailureContext(), CertificateContext(),
-                               TlsSummary(endpoint, resource))
+def build_check(endpoint: str, job: Callable[[], Evaluation], verbose: int = 0) -> nagiosplugin.Check:
+    check = nagiosplugin.Check(TlsExpiry(job), FindingContext(), FailureContext(), NotesContext(), DaysContext(),
+                               TlsSummary(nagios_text(endpoint), verbose))
     check.name = NAME  # set after construction: nagiosplugin < 1.4 has no name= argument
     return check
 

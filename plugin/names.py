@@ -23,16 +23,19 @@ def matches(info: CertInfo, name: HostName) -> bool:
     from service_identity import CertificateError, VerificationError
     from service_identity.cryptography import verify_certificate_hostname, verify_certificate_ip_address
 
+    cert = info.x509
+    if cert is None:
+        return False
     with warnings.catch_warnings():
         # Old service_identity releases warn about certificates without SAN; the answer is what matters here.
         warnings.simplefilter("ignore")
         try:
             if name.ip is not None:
-                verify_certificate_ip_address(info.cert, str(name.ip))
+                verify_certificate_ip_address(cert, str(name.ip))
             else:
-                verify_certificate_hostname(info.cert, name.ascii)
+                verify_certificate_hostname(cert, name.ascii)
         except (CertificateError, VerificationError):
             return False
-        except Exception:  # noqa: BLE001 - a malformed SAN extension cannot match anything
+        except (ValueError, TypeError):  # a malformed SAN extension cannot match anything
             return False
     return True

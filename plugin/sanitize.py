@@ -23,23 +23,25 @@ def _escape(char: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def _unsafe(char: str) -> bool:
+def _unsafe(char: str, keep_backslash: bool = False) -> bool:
     if char in _UNSAFE_CHARS:
-        return True
+        return not (keep_backslash and char == "\\")
     if char.isascii():
         return not char.isprintable()
     return unicodedata.category(char) in _UNSAFE_CATEGORIES
 
 
-def clean(text: str, limit: int = 80) -> str:
+def clean(text: str, limit: int = 80, *, keep_escapes: bool = False) -> str:
     """Return ``text`` with every unsafe character escaped, cut to about ``limit`` characters.
 
-    Printable non-ASCII letters stay (``Bücher``), so honest Unicode names remain readable.
+    Printable non-ASCII letters stay (``Bücher``), so honest Unicode names remain readable. ``keep_escapes``:
+    the text is already escaped, so a backslash is kept rather than escaped a second time: an RFC 4514 name
+    (``O=GoDaddy.com\\, Inc.``, where a literal backslash reads ``\\\\``) or a sentence built from cleaned parts.
     """
     out = []
     length = 0
     for char in text:
-        piece = _escape(char) if _unsafe(char) else char
+        piece = _escape(char) if _unsafe(char, keep_escapes) else char
         if length + len(piece) > limit:
             out.append("...")
             break

@@ -1,8 +1,11 @@
 """Acquire: resolve, connect, handshake, and record what the server presented.
 
-Verification follows OpenSSL, in the handshake, the way the operator's own clients (curl, Postfix, psql) see it:
-a verifying handshake first; if OpenSSL rejects the chain, its verify code is kept and a second, non-verifying
-handshake fetches the chain so that it can still be reported. A healthy endpoint costs one handshake.
+Verification and path building are OpenSSL's, in the handshake, the way the operator's own clients (curl,
+Postfix, psql) see it; there is no second engine for network checks. A healthy endpoint costs one verifying
+handshake. When OpenSSL rejects the chain, the chain it received and the path it built are kept (OpenSSL
+still has them after the failure); when the only failure is the time or the name, the handshake is repeated
+with that check waived, so the path to the trust store, and any further failure, is still known.
+``--ignore-trust`` runs the same handshakes and only stops trust failures from alarming.
 
 Library and OS errors are translated into :mod:`plugin.errors` here and nowhere else. Every phase takes what is
 left of the one ``-t`` budget and names itself when it runs out.
@@ -24,7 +27,7 @@ from . import compat
 from .budget import Budget
 from .connect import Address, connect, reason, resolve
 from .errors import InputError, NetworkError
-from .presented import Presented, Verification
+from .presented import Delivered, Presented, Verification, VerifyCode
 from .sanitize import clean
 from .target import Target
 
@@ -38,11 +41,19 @@ _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", 
 
 
 class Trust(NamedTuple):
-    """Where trust anchors come from. ``ignore`` skips the trust verdict (self-signed or private CA)."""
+    """Where trust anchors come from. ``ignore``: trust failures do not alarm (self-signed or private CA), but
+    the anchors still complete the path, so a root given with ``--cafile`` is reported with ``days_root``."""
 
     cafile: str | None = None
     capath: str | None = None
     ignore: bool = False
+
+    @property
+    def source(self) -> str:
+        if self.cafile or self.capath:
+            return ", ".join(f"--{key} {clean(value, 120)}" for key, value in
+                             (("cafile", self.cafile), ("capath", self.capath)) if value)
+        return "the system store"
 
 
 def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
@@ -51,6 +62,7 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
     A server that speaks only TLS 1.0/1.1 is refused by today's OpenSSL defaults; its chain is then fetched
     again with a legacy context, so the operator learns both that and when its certificates expire.
     """
+    _verifying_context(trust, target, legacy=False, waived=frozenset())  # a bad trust file fails before any I/O
     addresses = resolve(target, budget)
     try:
         return _fetch(target, trust, budget, addresses, legacy=False)
@@ -63,69 +75,84 @@ class _LegacyOnly(Exception):
     """The server wants a protocol version below what the default context allows."""
 
 
+class _VerifyFailed(Exception):
+    """OpenSSL rejected the chain; what it had seen by then (sent chain, the path as far as it got)."""
+
+    def __init__(self, code: int, message: str, sent: tuple[Delivered, ...], path: tuple[Delivered, ...]) -> None:
+        super().__init__(message)
+        self.code, self.message, self.sent, self.path = code, message, sent, path
+
+
 # OpenSSL reasons meaning "no protocol version in common".
 _VERSION_MISMATCH = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"}
+# X509_V_FLAG_NO_CHECK_TIME: Python has no constant for it; SSLContext.verify_flags accepts the raw value.
+_NO_CHECK_TIME = 0x200000
 
 
 def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool) -> Presented:
-    if trust.ignore:
-        verdict = Verification(attempted=False, reason="--ignore-trust")
-        return _fetch_unverified(target, addresses, budget, verdict, legacy)
-    context = _verifying_context(trust, target, legacy)
-    with _open(target, addresses, budget) as (sock, peer):
-        try:
-            tls, note = _handshake(context, sock, target, budget, legacy)
-        except ssl.SSLCertVerificationError as exc:
-            verdict = Verification(
-                attempted=True,
-                ok=False,
-                code=exc.verify_code,
-                message=exc.verify_message,
-                hostname_checked=exc.verify_code == 62,
-            )
-            log.info("OpenSSL rejected the chain: error %s: %s", exc.verify_code, exc.verify_message)
-        else:
+    """Verifying handshakes: one when the endpoint is healthy; when OpenSSL rejects the chain only for time or
+    name, once more with that check waived (at most twice), so the path to the store is known all the same."""
+    waived: set[str] = set()
+    name_matched: bool | None = None
+    while True:
+        context = _verifying_context(trust, target, legacy, frozenset(waived))
+        with _open(target, addresses, budget) as (sock, peer):
+            addresses = [(sock.family, sock.getpeername())]  # retries go to the address that answered
+            try:
+                tls, note = _handshake(context, sock, target, budget, legacy)
+            except _VerifyFailed as failed:
+                log.info("OpenSSL rejected the chain: error %s: %s", failed.code, clean(failed.message))
+                if failed.code in VerifyCode.NAME and "name" not in waived:
+                    waived.add("name")
+                    name_matched = False
+                    continue
+                if failed.code in VerifyCode.TIME and "time" not in waived:
+                    waived.add("time")
+                    continue
+                verdict = Verification(attempted=True, code=failed.code, message=failed.message,
+                                       waived=frozenset(waived), name_matched=name_matched,
+                                       alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
+                if failed.sent:
+                    return Presented(certificates=failed.sent, verification=verdict, path=failed.path, peer=peer,
+                                     details=_details(target, trust, None, peer))
+                break  # this OpenSSL kept nothing: fetch the chain with a handshake that does not verify
             with tls:
-                verdict = Verification(attempted=True, ok=True, hostname_checked=True)
-                return _presented(target, tls, peer, verdict, note, verified=True)
-    # OpenSSL stops at the first error it finds; fetch the whole chain so evaluation can say everything.
-    return _fetch_unverified(target, addresses, budget, verdict, legacy)
-
-
-def _fetch_unverified(
-    target: Target, addresses: list[Address], budget: Budget, verdict: Verification, legacy: bool
-) -> Presented:
+                if "name" not in waived:
+                    name_matched = True
+                verdict = Verification(attempted=True, waived=frozenset(waived), name_matched=name_matched,
+                                       alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
+                return _presented(target, trust, tls, peer, verdict, note, verified=True)
     context = _context(target, legacy)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with _open(target, addresses, budget) as (sock, peer):
         tls, note = _handshake(context, sock, target, budget, legacy)
         with tls:
-            return _presented(target, tls, peer, verdict, note)
+            return _presented(target, trust, tls, peer, verdict, note, verified=False)
 
 
-def _presented(
-    target: Target,
-    tls: ssl.SSLSocket,
-    peer: str,
-    verdict: Verification,
-    note: str | None,
-    verified: bool = False,
-) -> Presented:
-    certificates, parsed = compat.presented_chain(tls)
-    path, path_parsed = compat.verified_chain(tls) if verified else ((), ())
+def _presented(target: Target, trust: Trust, tls: ssl.SSLSocket, peer: str, verdict: Verification,
+               note: str | None, *, verified: bool) -> Presented:
     return Presented(
-        note=note,
-        source=target.endpoint,
-        certificates=certificates,
-        parsed=parsed,
+        certificates=compat.handshake_certificates(tls, verified=False),
         verification=verdict,
-        verified_path=path,
-        verified_parsed=path_parsed,
+        path=compat.handshake_certificates(tls, verified=True) if verified else (),
         tls_version=tls.version(),
         peer=peer,
         alpn=tls.selected_alpn_protocol(),
+        note=note,
+        details=_details(target, trust, tls, peer),
     )
+
+
+def _details(target: Target, trust: Trust, tls: ssl.SSLSocket | None, peer: str) -> tuple[str, ...]:
+    """Connection facts for -vv."""
+    sni = clean(target.sni) if target.sni else "not sent (IP address)"
+    lines = [f"connected to {peer}, SNI {sni}, trust anchors from {trust.source}"]
+    if tls is not None:
+        cipher = tls.cipher()
+        lines.append(f"{tls.version()}, cipher {cipher[0] if cipher else 'unknown'}")
+    return tuple(lines)
 
 
 @contextmanager
@@ -157,11 +184,14 @@ def _context(target: Target, legacy: bool = False) -> ssl.SSLContext:
     return context
 
 
-def _verifying_context(trust: Trust, target: Target, legacy: bool) -> ssl.SSLContext:
+def _verifying_context(trust: Trust, target: Target, legacy: bool, waived: frozenset[str]) -> ssl.SSLContext:
     # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
     # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
     context = _context(target, legacy)
-    context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST
+    context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST | (_NO_CHECK_TIME if "time" in waived else 0)
+    # No fallback to the subject CN: browsers, Go and RFC 6125 ignore it, and so does the offline matcher.
+    context.hostname_checks_common_name = False
+    context.check_hostname = "name" not in waived
     if trust.cafile or trust.capath:
         try:
             context.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
@@ -206,11 +236,15 @@ def _handshake(
     tls = context.wrap_socket(sock, server_hostname=target.server_hostname, do_handshake_on_connect=False)
     try:
         tls.do_handshake()
-    except ssl.SSLCertVerificationError:
+    except ssl.SSLCertVerificationError as exc:
+        # OpenSSL keeps the chain it received and the path it built: read them before the socket goes.
+        failed = _VerifyFailed(exc.verify_code, exc.verify_message or reason(exc),
+                               compat.handshake_certificates(tls, verified=False),
+                               compat.handshake_certificates(tls, verified=True))
         tls.close()
-        raise
+        raise failed from exc
     except ssl.SSLError as exc:
-        if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.presented_chain(tls)[0]:
+        if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.handshake_certificates(tls, verified=False):
             return tls, f"the server then asked for a client certificate ({reason(exc)})"
         tls.close()
         raise _translate(exc, budget, phase, legacy) from exc

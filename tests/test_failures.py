@@ -13,7 +13,7 @@ from runner import run
 import plugin.evaluate
 
 
-def _crash(*args: object) -> None:
+def _crash(*args: object, **kwargs: object) -> None:
     raise RuntimeError("boom\nsecond line | days=1")
 
 
@@ -38,7 +38,7 @@ def test_traceback_only_at_vvv(root_ca: CA, tmp_path: Path, capsys, monkeypatch)
 
 
 def test_backstop_fires_when_something_hangs(root_ca: CA, tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(plugin.evaluate, "evaluate", lambda *args: time.sleep(30))
+    monkeypatch.setattr(plugin.evaluate, "evaluate", lambda *args, **kwargs: time.sleep(30))
     started = time.monotonic()
     result = run(capsys, "-H", "127.0.0.1", "--file", write_pem(tmp_path / "l.pem", root_ca.leaf()), "-t", "0.5")
     assert result.code == 3

@@ -144,6 +144,7 @@ def check_json(code: int, out: str) -> dict[str, Any]:
     document = json.loads(out, parse_constant=strict)
     assert isinstance(document, dict)
     assert document["state"] in STATES and STATES.index(document["state"]) == document["state_id"], out
+    assert "null" not in json.dumps(document), f"a null in the JSON (the README says: never): {out}"
     return document
 
 
@@ -475,19 +476,20 @@ def refused(workdir: Path) -> int:
 @example(der=leaf_variant(version=b"\x50"))  # found by fuzz/: cryptography raises InvalidVersion, not a ValueError
 @example(der=leaf_variant(issuer_string_tag=0xDC))  # found by fuzz/: rfc4514_string() raises KeyError(220)
 def test_parse_certificate_accepts_or_rejects_cleanly(der: bytes) -> None:
-    from plugin.certinfo import CertificateParseError, parse_certificate
+    from plugin.certinfo import CertificateParseError, CertInfo
     from plugin.sanitize import clean
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            info = parse_certificate(der)
+            info = CertInfo.from_der(der)
         except CertificateParseError as exc:
             clean(str(exc))
             return
         # everything evaluation and the renderers read from it
         facts = (info.sha256, info.self_issued, info.is_ca, info.short_name, info.lifetime, info.names,
-                 info.not_before.utcoffset(), info.not_after.timestamp(), f"{info.serial:x}")
+                 info.not_before.utcoffset(), info.not_after.timestamp(), f"{info.serial:x}", info.subject,
+                 info.issuer, info.has_san)
     assert info.lifetime >= 1 and facts
     assert not [w for w in caught if not issubclass(w.category, _SILENT_WARNINGS)], [str(w.message) for w in caught]
 
@@ -503,10 +505,11 @@ def presented(draw: st.DrawFn) -> Any:
     attempted = draw(st.booleans())
     verification = Verification(
         attempted=attempted,
-        ok=attempted and draw(st.booleans()),
         code=draw(VERIFY_CODES),
         message=draw(st.one_of(st.none(), field_text)),
-        hostname_checked=draw(st.booleans()),
+        waived=draw(st.sampled_from([frozenset(), frozenset({"time"}), frozenset({"name", "time"})])),
+        name_matched=draw(st.sampled_from([None, True, False])),
+        alarm_trust=draw(st.booleans()),
         reason=draw(st.sampled_from(["", "file", "--ignore-trust"])),
     )
     path_choice = draw(st.sampled_from(["none", "sent", "sent+anchor", "arbitrary"]))
@@ -520,11 +523,12 @@ def presented(draw: st.DrawFn) -> Any:
         verified = tuple(draw(st.lists(der_bytes, max_size=4)))
     # After a handshake the plugin also has OpenSSL's parse of each certificate (None where it has none).
     handshake = draw(st.booleans())
-    views = tuple(openssl_view(der) for der in certificates) if handshake else ()
-    verified_views = tuple(openssl_view(der) for der in verified) if handshake and verification.ok else ()
-    return Presented(source="fuzz", certificates=tuple(certificates), verification=verification,
-                     verified_path=verified, tls_version=draw(st.sampled_from([None, "TLSv1.2", "TLSv1.3"])),
-                     peer="127.0.0.1:443" if handshake else None, parsed=views, verified_parsed=verified_views)
+    def delivered(ders: Any) -> tuple[tuple[bytes, Any], ...]:
+        return tuple((der, openssl_view(der) if handshake else None) for der in ders)
+
+    return Presented(certificates=delivered(certificates), verification=verification, path=delivered(verified),
+                     tls_version=draw(st.sampled_from([None, "TLSv1.2", "TLSv1.3"])),
+                     peer="127.0.0.1:443" if handshake else None)
 
 
 @st.composite
@@ -562,7 +566,7 @@ def test_evaluate_and_render_any_presented_chain(presented: Any, policy: Any, no
     evaluation = evaluate(presented, policy, now)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        text, code = render(build_check("fuzz.example:443", lambda: evaluation), verbose)
+        text, code = render(build_check("fuzz.example:443", lambda: evaluation, verbose), verbose)
         document = check_json(0, render_json("fuzz.example:443", lambda: evaluation))
     assert not [w for w in caught if not issubclass(w.category, _SILENT_WARNINGS)], [str(w.message) for w in caught]
     check_nagios(code, text)
@@ -582,13 +586,13 @@ def test_an_extra_certificate_only_openssl_can_read_is_no_internal_error() -> No
     assert openssl_view(junk) is not None
     sent = (READY["leaf"], READY["inter"], junk)
     path = (READY["leaf"], READY["inter"], READY["root"])
-    presented = Presented(source="fuzz", certificates=sent, verification=Verification(attempted=True, ok=True),
-                          verified_path=path, peer="127.0.0.1:443",
-                          parsed=tuple(map(openssl_view, sent)), verified_parsed=tuple(map(openssl_view, path)))
+    presented = Presented(certificates=tuple((der, openssl_view(der)) for der in sent),
+                          verification=Verification(attempted=True), peer="127.0.0.1:443",
+                          path=tuple((der, openssl_view(der)) for der in path))
     policy = Policy(parse_threshold("30d,25%"), parse_threshold("14d,10%"))
     evaluation = evaluate(presented, policy, NOW)
     for verbose in range(4):
-        text, code = render(build_check("fuzz.example:443", lambda: evaluation), verbose)
+        text, code = render(build_check("fuzz.example:443", lambda: evaluation, verbose), verbose)
         check_nagios(code, text)
     check_json(0, render_json("fuzz.example:443", lambda: evaluation))
 
@@ -601,17 +605,17 @@ def test_openssl_view_agrees_with_cryptography(ders: list[bytes]) -> None:
     Names keep the string types the builder gives them (UTF8String): where a value's bytes do not fit a retagged
     type (non-ASCII in a NumericString, UTF-8 in a T61String), OpenSSL and cryptography decode them differently.
     """
-    from plugin.certinfo import CertificateParseError, from_openssl, parse_certificate
+    from plugin.certinfo import CertificateParseError, CertInfo
 
     for der in dict.fromkeys(ders):
         view = openssl_view(der)
         if view is None:
             continue
         try:
-            full = parse_certificate(der)
+            full = CertInfo.from_der(der)
         except CertificateParseError:
             continue  # OpenSSL reads what cryptography refuses: see the test above
-        fast = from_openssl(der, view)
+        fast = CertInfo.from_handshake(der, view)
         assert (fast.not_before, fast.not_after) == (full.not_before, full.not_after), view
         assert fast.subject_cn == full.subject_cn, view
         assert fast.self_issued == full.self_issued, (view, full.subject, full.issuer)
@@ -633,7 +637,8 @@ def test_whole_plugin_on_certificate_files(workdir: Path, ders: list[bytes], pem
         argv += ["--output", "json"] if as_json else []
         code, out = run_checked(argv)
         if not as_json and code != 3:
-            assert "|days=" in out or "| days=" in out or "cannot be parsed" in out, out
+            assert "|days=" in out or "| days=" in out or "cannot be parsed" in out or \
+                "not a readable certificate" in out, out
     finally:
         os.unlink(path)
 

@@ -31,7 +31,8 @@ def test_hostile_subject_in_every_output_line(root_ca: CA, tmp_path: Path, capsy
     assert result.code == 2
     assert [line for line in result.lines if line.startswith("TLS_EXPIRY")] == [result.lines[0]]
     assert set(result.perf) == {"days", "days_leaf"}
-    assert "evil\\x7cdays=9999;1;1 x=1\\x0aTLS_EXPIRY OK" in result.status
+    # ";" is escaped by the Nagios presenter (Nagios would rewrite it to ":"), "|" and newlines everywhere.
+    assert "evil\\x7cdays=9999\\x3b1\\x3b1 x=1\\x0aTLS_EXPIRY OK" in result.status
     assert "evil\\x7cname.example" in result.status  # SAN text in the hostname-mismatch sentence
     for line in result.lines:
         assert "\r" not in line and "\u2028" not in line and "\u202e" not in line

@@ -43,7 +43,7 @@ def test_protocol_against_its_daemon(request, protocol: str, fixture: str, attri
     assert result.code == 0, result.out
     assert result.status.startswith(f"TLS_EXPIRY OK - localhost:{port}: leaf 'localhost' expires first")
     assert result.status.endswith("chain verified")
-    assert "2 certificate(s) sent, 3 evaluated" in result.lines[1]
+    assert "2 certificate(s) presented, 3 evaluated" in result.lines[1]
     assert set(result.perf) == {"days", "days_leaf", "days_int1", "days_root"}
     print(f"{protocol}: {request.getfixturevalue(fixture).version}: {result.status}")
 

@@ -1,0 +1,91 @@
+"""The evaluation's vocabulary: what a finding is, and the certificates it can be about.
+
+A finding is a :class:`Kind`, a state, the certificate it is about (a :class:`CertRow`, or None for the
+endpoint as a whole) and the data its sentence needs. Sentences are rendered by the presentation layer
+(:mod:`plugin.sentences`); JSON reads kinds and data, never text. A new check is a new kind, not a new path.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, NamedTuple
+
+from .certinfo import DAY, CertInfo
+from .status import Status
+
+__all__ = ["TRUST_KINDS", "CertRow", "Evaluation", "Finding", "Kind"]
+
+
+class Kind(str, enum.Enum):
+    """What a finding says; the value is its stable name in JSON."""
+
+    EXPIRED = "expired"
+    EXPIRING = "expiring"
+    NOT_YET_VALID = "not_yet_valid"
+    EXTRA_EXPIRED = "extra_expired"
+    EXTRA_NOT_YET_VALID = "extra_not_yet_valid"
+    SELF_SIGNED = "self_signed"
+    UNTRUSTED_ROOT = "untrusted_root"
+    UNTRUSTED_ISSUER = "untrusted_issuer"
+    MISSING_INTERMEDIATE = "missing_intermediate"
+    HOSTNAME_MISMATCH = "hostname_mismatch"
+    NO_SAN = "no_san"
+    WEAK_SIGNATURE = "weak_signature"
+    WEAK_KEY = "weak_key"
+    NOT_A_CA = "not_a_ca"
+    VERIFY_FAILED = "verify_failed"
+    LEGACY_PROTOCOL = "legacy_protocol"
+    UNPARSABLE = "unparsable"
+    NO_CERTIFICATE = "no_certificate"
+    HEALTHY = "healthy"
+
+
+# Kinds about whether the chain reaches a trust anchor (what --ignore-trust and file mode do not judge).
+TRUST_KINDS = frozenset({Kind.SELF_SIGNED, Kind.UNTRUSTED_ROOT, Kind.UNTRUSTED_ISSUER, Kind.MISSING_INTERMEDIATE,
+                         Kind.NOT_A_CA, Kind.VERIFY_FAILED})
+
+
+class CertRow(NamedTuple):
+    """One certificate as reported: role, stable perfdata label, where it came from, time left and bounds.
+
+    ``role`` is ``leaf``, ``intermediate``, ``root`` or ``extra``; ``label`` is ``leaf``, ``int1``..., ``root``,
+    ``extra1``...; ``sent`` is its position in what was presented, None for a trust-store certificate.
+    ``left``, ``warn`` and ``crit`` are seconds.
+    """
+
+    info: CertInfo
+    role: str
+    label: str
+    sent: int | None
+    left: float
+    warn: float
+    crit: float
+
+    @property
+    def days_left(self) -> float:
+        return self.left / DAY
+
+
+class Finding(NamedTuple):
+    kind: Kind
+    status: Status
+    row: CertRow | None = None
+    data: dict[str, Any] = {}  # noqa: RUF012 - never mutated; a NamedTuple default
+
+
+class Evaluation(NamedTuple):
+    """Findings worst first, the certificates (path, then extras), the headline certificate and -v/-vv lines."""
+
+    findings: tuple[Finding, ...]
+    rows: tuple[CertRow, ...]
+    headline: CertRow | None
+    notes: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return max((finding.status for finding in self.findings), default=Status.UNKNOWN)
+
+    @property
+    def problems(self) -> tuple[Finding, ...]:
+        return tuple(finding for finding in self.findings if finding.status != Status.OK)

@@ -1,0 +1,186 @@
+"""Present: the operator's sentences, rendered from a finding's kind and data (every output mode uses these).
+
+Everything that came from a certificate, a server or the command line passes through
+:func:`plugin.sanitize.clean` here. Rules of one consumer (Nagios rewrites ``;``) are not applied here but in
+that consumer's presenter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+from .certinfo import DAY
+from .findings import CertRow, Evaluation, Finding, Kind
+from .sanitize import clean
+
+__all__ = ["JOIN", "days", "describe_row", "format_span", "number", "sentence", "summary"]
+
+# How many problems the status line spells out before it says "(+N more)"; -v lists them all.
+_SHOWN_PROBLEMS = 3
+_SHOWN_NAMES = 4
+# Problems are joined with " - ", not "; ": Nagios rewrites every ";" in plugin output to ":".
+JOIN = " - "
+
+
+def format_span(seconds: float, below: float | None = None) -> str:
+    """A human span: days above two days, else hours, else minutes, with one decimal.
+
+    ``below``: the bound this span is reported as being under (the threshold a WARNING or CRITICAL crossed).
+    More decimals are shown when one would round the span up to the bound: a certificate CRITICAL under
+    ``-c 14`` with 13.96 days left reads "13.96 days", never "14.0 days".
+    """
+    seconds = max(seconds, 0.0)
+    if seconds >= 2 * DAY:
+        unit, name = DAY, "days"
+    elif seconds >= 3600:
+        unit, name = 3600.0, "hours"
+    else:
+        return f"{math.floor(seconds / 60):d} minutes"
+    value = seconds / unit
+    decimals = 1
+    while below is not None and decimals < 4 and round(value, decimals) >= below / unit:
+        decimals += 1
+    if below is not None and round(value, decimals) >= below / unit:
+        value = math.floor(value * 10**decimals) / 10**decimals
+    return f"{value:.{decimals}f} {name}"
+
+
+def days(seconds: float) -> float:
+    """Days left with two decimals, for JSON."""
+    return round(seconds / DAY, 2)
+
+
+def number(value: float) -> str:
+    """A perfdata number: at most two decimals, never exponent notation, no trailing zeros."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _date(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _who(row: CertRow) -> str:
+    role = "intermediate" if row.role == "intermediate" else row.role
+    where = " (trust store)" if row.sent is None else ""
+    return f"{role} '{clean(row.info.short_name, 64)}'{where}"
+
+
+def _name(text: str, limit: int = 64) -> str:
+    return clean(text, limit, keep_escapes=True)
+
+
+def _expiry(finding: Finding, row: CertRow) -> str:
+    info = row.info
+    kind = finding.kind
+    if kind in (Kind.EXTRA_EXPIRED, Kind.EXTRA_NOT_YET_VALID):
+        who = f"the server also sends '{_name(info.subject)}' issued by '{_name(info.issuer)}'"
+        where = "not part of the path that counts"
+        if kind == Kind.EXTRA_NOT_YET_VALID:
+            return f"{who}, not valid before {_date(info.not_before)} ({where})"
+        return f"{who}, which expired {format_span(-row.left)} ago ({_date(info.not_after)}, {where})"
+    if kind == Kind.NOT_YET_VALID:
+        return f"{_who(row)} is not valid before {_date(info.not_before)}"
+    if kind == Kind.EXPIRED:
+        return f"{_who(row)} expired {format_span(-row.left)} ago ({_date(info.not_after)})"
+    return f"{_who(row)} expires in {format_span(row.left, finding.data.get('limit'))} ({_date(info.not_after)})"
+
+
+def _names(row: CertRow) -> str:
+    names = row.info.names
+    if not names:
+        return "its subjectAltName lists no DNS name or IP address"
+    shown = ", ".join(clean(item, 64) for item in names[:_SHOWN_NAMES])
+    more = f" (+{len(names) - _SHOWN_NAMES} more)" if len(names) > _SHOWN_NAMES else ""
+    return f"it is for {shown}{more}"
+
+
+def _about_row(finding: Finding, row: CertRow) -> str:
+    kind, data, info = finding.kind, finding.data, row.info
+    if kind == Kind.SELF_SIGNED:
+        return f"self-signed certificate '{clean(info.short_name, 64)}' is not trusted"
+    if kind == Kind.UNTRUSTED_ROOT:
+        return f"untrusted chain: it ends at the self-signed '{clean(info.short_name, 64)}', which is not in the " \
+               "trust store"
+    if kind == Kind.UNTRUSTED_ISSUER:
+        text = f"untrusted chain: {_who(row)} is issued by '{_name(info.issuer)}', which is neither sent by the " \
+               "server nor in the trust store"
+        return text if data.get("likely_root") else f"{text} (a missing intermediate, or a CA this store does not " \
+                                                         "trust)"
+    if kind == Kind.MISSING_INTERMEDIATE:
+        return f"chain incomplete: the server does not send the intermediate '{_name(info.issuer)}' that issued " \
+               "the leaf (browsers fetch it, most other clients fail)"
+    if kind == Kind.HOSTNAME_MISMATCH:
+        return f"hostname mismatch: certificate is not valid for {clean(data['name'], 80)}, {_names(row)}"
+    if kind == Kind.NO_SAN:
+        return f"hostname mismatch: {_who(row)} has no subjectAltName (browsers, Go and RFC 6125 clients ignore " \
+               "the subject CN, and so does this check)"
+    if kind == Kind.WEAK_SIGNATURE:
+        return f"{_who(row)} is signed with {data['algorithm']}, which clients refuse"
+    if kind == Kind.WEAK_KEY:
+        return f"{_who(row)} has a {data['bits']}-bit {data['algorithm']} key (below {data['minimum']} bits), " \
+               "which clients refuse"
+    if kind == Kind.NOT_A_CA:
+        return f"{_who(row)} is not a CA certificate (basicConstraints CA:FALSE or absent), so the chain does " \
+               "not verify"
+    if kind == Kind.HEALTHY:
+        return _healthy(finding, row)
+    return _expiry(finding, row)
+
+
+def _healthy(finding: Finding, row: CertRow) -> str:
+    data = finding.data
+    if data.get("verified"):
+        trust = "chain verified"
+    else:
+        reason = data.get("reason")
+        trust = f"trust not checked ({reason})" if reason else "trust not checked"
+    text = f"{_who(row)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), {trust}"
+    note = data.get("note")
+    return f"{text}, {clean(note)}" if note else text
+
+
+def _about_endpoint(finding: Finding) -> str:
+    kind, data = finding.kind, finding.data
+    if kind == Kind.LEGACY_PROTOCOL:
+        return f"the server offers only {clean(data['version'])}, which current clients refuse"
+    if kind == Kind.UNPARSABLE:
+        return f"certificate #{data['position'] + 1} in the chain cannot be parsed: {clean(data['why'])}"
+    if kind == Kind.NO_CERTIFICATE:
+        return "the file holds no certificate" if data.get("file") else "the server sent no certificate"
+    if kind == Kind.VERIFY_FAILED:
+        return f"chain does not verify: {clean(data['message'] or 'unknown error')} (OpenSSL error {data['code']})"
+    return str(kind.value).replace("_", " ")
+
+
+def sentence(finding: Finding) -> str:
+    """The finding in the operator's words (safe to print: certificate text is escaped)."""
+    if finding.row is not None:
+        return _about_row(finding, finding.row)
+    return _about_endpoint(finding)
+
+
+def summary(evaluation: Evaluation, render: Callable[[Finding], str] = sentence) -> str:
+    """The status-line text: the problems, worst first, or the healthy headline."""
+    problems = evaluation.problems
+    if not problems:
+        return JOIN.join(render(finding) for finding in evaluation.findings)
+    text = JOIN.join(render(finding) for finding in problems[:_SHOWN_PROBLEMS])
+    if len(problems) > _SHOWN_PROBLEMS:
+        text += f" (+{len(problems) - _SHOWN_PROBLEMS} more, see -v)"
+    return text
+
+
+def describe_row(row: CertRow) -> str:
+    """One -v line per certificate."""
+    info = row.info
+    position = f"#{row.sent + 1}" if row.sent is not None else "trust store"
+    serial = f"{info.serial:x}" if info.serial is not None else "unreadable"
+    subject = _name(info.subject, 200) if info.unreadable is None else f"(unreadable: {clean(info.unreadable)})"
+    return (
+        f"[{position}] {row.label}: subject '{subject}', issuer '{_name(info.issuer, 200)}', "
+        f"serial {serial}, not after {info.not_after:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{number(row.days_left)} days left, sha256 {info.sha256}"
+    )
