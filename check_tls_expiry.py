@@ -9,15 +9,19 @@ acquire (plugin.tls / plugin.files) -> evaluate (plugin.evaluate) -> present (pl
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NoReturn
 
 from plugin import __version__
 from plugin.errors import BackstopTimeout, CheckError, UsageError
 from plugin.sanitize import clean
-from plugin.status import Status
+from plugin.status import NAME, Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conflict, parse_threshold
 
 if TYPE_CHECKING:
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "main"]
 
-NAME = "TLS_EXPIRY"
 DEFAULT_TIMEOUT = 10.0
 # Zabbix kills external checks after its Timeout (3 s by default, 4 s on Debian): answer well before that.
 JSON_TIMEOUT = 2.5
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     running = parser.add_argument_group("running")
     running.add_argument("-t", "--timeout", metavar="S", type=_timeout, default=None,
-                     help=f"seconds for the whole check: resolution, connect, STARTTLS and handshake (default: "
+                     help=f"seconds for the whole check: resolution, connect, STARTTLS, handshake and evaluation (default: "
                           f"{DEFAULT_TIMEOUT:g})")
     running.add_argument("--output", choices=("nagios", "json"), default="nagios",
                      help="nagios: status line, long output and perfdata (default); json: one JSON line for a Zabbix "
@@ -195,8 +198,6 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
 
 def _trust_paths(cafile: str | None, capath: str | None) -> None:
     """Trust files are the operator's input: a wrong path is a usage error, found before any network I/O."""
-    import os
-
     if cafile is not None and not os.path.isfile(cafile):
         why = "is a directory (use --capath)" if os.path.isdir(cafile) else "does not exist or is not a file"
         raise UsageError(f"--cafile {clean(cafile, 120)} {why}")
@@ -268,8 +269,8 @@ def _json_failure(endpoint: str, error: CheckError | BackstopTimeout) -> str:
 
 def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation]]:
     """Validate the target; return the endpoint's name and the acquire+evaluate job. Raises UsageError."""
-    from datetime import datetime, timezone
-
+    # Imported here, not at the top: --help, --version and usage errors need none of this (and tests patch
+    # plugin.evaluate.evaluate, which a top-level import would have bound already).
     from plugin.budget import Budget
     from plugin.evaluate import Policy, evaluate
     from plugin.target import Target, parse_host
@@ -284,7 +285,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = clean(options.file, 120)
 
         def job() -> Evaluation:
-            from plugin.chain import Anchors
+            from plugin.chain import Anchors  # file mode only: it needs cryptography, network checks do not
             from plugin.files import load_file
 
             presented = load_file(options.file)
@@ -299,7 +300,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = target.endpoint
 
         def job() -> Evaluation:
-            from plugin.tls import Trust, fetch
+            from plugin.tls import Trust, fetch  # network mode only
 
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             presented = fetch(target, trust, budget)
@@ -340,9 +341,6 @@ class _backstop:
         raise BackstopTimeout(f"the check did not finish within its {self.seconds - BACKSTOP_GRACE:g}s timeout")
 
     def __enter__(self) -> None:
-        import signal
-        import threading
-
         self._armed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
         if self._armed:
             self._previous = signal.signal(signal.SIGALRM, self._fire)
@@ -350,8 +348,6 @@ class _backstop:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._armed:
-            import signal
-
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
 

@@ -24,9 +24,7 @@ from . import compat
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["DAY", "CertInfo", "CertificateParseError"]
-
-DAY = 86400.0
+__all__ = ["CertInfo", "CertificateParseError"]
 
 
 class CertificateParseError(ValueError):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .certinfo import CertificateParseError, CertInfo
 from .findings import CertRow, Evaluation, Finding, Kind
 from .presented import Delivered, Presented, Verification, VerifyCode
+from .sanitize import clean
 from .status import Status
 from .target import HostName
 from .thresholds import Threshold
@@ -137,7 +138,7 @@ def _choose_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors
 def _built_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors: Anchors | None, now: datetime,
                 check: Callable[[], None]) -> list[Placed]:
     """File mode (or a handshake whose path OpenSSL kept nothing of): build it as OpenSSL would."""
-    from .chain import build_path, choose_leaf
+    from .chain import build_path, choose_leaf  # file mode: needs cryptography, which a handshake path does not
 
     readable = [(where, info, info.x509) for where, info in sent]
     usable = [(where, info, cert) for where, info, cert in readable if cert is not None]
@@ -212,7 +213,7 @@ def _weak(rows: list[CertRow], verification: Verification, check: Callable[[], N
         cert = row.info.x509
         if cert is None:
             continue
-        from .weak import weaknesses
+        from .weak import weaknesses  # cryptography again: only for chains OpenSSL did not vet
 
         for weakness in weaknesses(cert, self_signed_root=row.role == "root" and row.info.self_issued):
             kind = Kind.WEAK_SIGNATURE if weakness.kind == "signature" else Kind.WEAK_KEY
@@ -280,7 +281,7 @@ def _name(verification: Verification, leaf: CertRow, name: HostName) -> list[Fin
     if verification.name_matched is not None:
         matched = verification.name_matched
     else:
-        from .names import matches
+        from .names import matches  # service_identity: only where OpenSSL did not match the name
 
         matched = matches(leaf.info, name)
     if matched:
@@ -307,8 +308,6 @@ def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | No
 
 def _notes(presented: Presented, count: int) -> tuple[str, ...]:
     """The -v header: what was presented and what OpenSSL said, in words built from facts, not findings."""
-    from .sanitize import clean
-
     verification = presented.verification
     if not verification.attempted:
         verdict = f"trust not checked ({verification.reason})" if verification.reason else "trust not checked"

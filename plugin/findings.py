@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Any, NamedTuple
 
-from .certinfo import DAY, CertInfo
+from .certinfo import CertInfo
 from .status import Status
+from .thresholds import DAY
 
 __all__ = ["TRUST_KINDS", "CertRow", "Evaluation", "Finding", "Kind"]
 

@@ -27,16 +27,14 @@ from collections.abc import Callable, Iterator
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from .certinfo import DAY
 from .errors import CheckError
 from .findings import CertRow, Evaluation, Finding
 from .sanitize import clean
 from .sentences import JOIN, describe_row, number, sentence, summary
-from .status import Status
+from .status import NAME, Status
+from .thresholds import DAY
 
 __all__ = ["NAME", "TlsExpiry", "build_check", "render"]
-
-NAME = "TLS_EXPIRY"
 
 _STATES: dict[Status, nagiosplugin.state.ServiceState] = {
     Status.OK: nagiosplugin.Ok,

@@ -11,9 +11,9 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
-from .certinfo import DAY
 from .findings import CertRow, Evaluation, Finding, Kind
 from .sanitize import clean
+from .thresholds import DAY
 
 __all__ = ["JOIN", "days", "describe_row", "format_span", "number", "sentence", "summary"]
 

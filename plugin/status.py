@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Status"]
+__all__ = ["NAME", "Status"]
+
+# The check's name, the first word of every status line.
+NAME = "TLS_EXPIRY"
 
 
 class Status(enum.IntEnum):

@@ -16,17 +16,18 @@ import math
 import re
 from typing import NamedTuple
 
-__all__ = ["DEFAULT_CRITICAL", "DEFAULT_WARNING", "LIFETIMES", "Bound", "Threshold", "conflict", "first_conflict",
+__all__ = ["DAY", "DEFAULT_CRITICAL", "DEFAULT_WARNING", "LIFETIMES", "Bound", "Threshold", "conflict", "first_conflict",
            "parse_threshold"]
 
 DEFAULT_WARNING = "30d,25%"
 DEFAULT_CRITICAL = "14d,10%"
 
 _BOUND = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)(d|h|%|:)?$", re.ASCII)
-_SECONDS = {"d": 86400.0, "h": 3600.0}
+DAY = 86400.0
+_SECONDS = {"d": DAY, "h": 3600.0}
 _LARGEST = 876000.0  # 100 years in hours, the largest unit-less count that means anything here
 
-_HOUR, _DAY, _YEAR = 3600.0, 86400.0, 365 * 86400.0
+_HOUR, _DAY, _YEAR = 3600.0, DAY, 365 * DAY
 
 # The certificate lifetimes a -w/-c pair must be sound for, as (seconds, adjective), in the order conflict() tries
 # them: the first failing one is named in the usage error, so the common public leaves (398 days today, 200, 100 and

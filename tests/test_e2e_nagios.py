@@ -290,7 +290,7 @@ def nagios_results(root_ca: CA, intermediate_ca: CA, root_pem: Path,
                             r"(19\.\d|20\.0) days \(.*UTC\)"), chain_labels, f"-p {warning} "),
             Case("TLS expired", f"check_tls_expiry!localhost!{expired_}!30d,25%!14d,10%!{cafile}", 2,
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{expired_}: leaf 'localhost' expired "
-                            r"(2\.0|1\.9\d?) days ago.*"), ("days", "days_int1", "days_leaf"), f"-p {expired_} "),
+                            r"(2\.0|1\.9\d?) days ago.*"), chain_labels, f"-p {expired_} "),
             Case("TLS untrusted", f"check_tls_expiry!localhost!{untrusted_}!30d,25%!14d,10%!{cafile}", 2,
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{untrusted_}: .*self-signed.*not trusted.*"),
                  ("days", "days_leaf"), f"-p {untrusted_} "),

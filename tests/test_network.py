@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import subprocess
 import time
 from datetime import timedelta
@@ -275,3 +277,20 @@ def test_alpn_for_postgresql_direct_tls(chain_server, tls_server, intermediate_c
     assert result.code == 0 and "ALPN protocol: postgresql" in result.lines
     plain = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "-v")
     assert plain.code == 0 and not any(line.startswith("ALPN") for line in plain.lines)
+
+
+def test_without_the_private_chain_api_the_verdict_is_the_same(chain_server, root_pem: Path, capsys,
+                                                               monkeypatch) -> None:
+    """plugin.compat confines the private ``_sslobj`` chain API to one function; without it (another Python),
+    the public API is used and cryptography parses the DER: the verdict and the leaf's numbers are the same."""
+    from plugin import compat
+
+    port = chain_server(not_after=20 * D, not_before=-80 * D)
+    fast = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem)
+    monkeypatch.setattr(compat, "USE_PRIVATE_CHAIN", False)
+    public = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem)
+    assert public.code == fast.code == 1
+    assert public.status == fast.status
+    assert public.perf["days_leaf"] == fast.perf["days_leaf"]
+    if sys.version_info >= (3, 13):  # the public API has the whole chain only from 3.13
+        assert public.perf == fast.perf
