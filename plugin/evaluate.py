@@ -204,7 +204,7 @@ def _expiry(row: CertRow, now: datetime) -> list[Finding]:
 
 def _weak(rows: list[CertRow], verification: Verification, check: Callable[[], None]) -> list[Finding]:
     """Weak signatures and keys, by this check's rule on every path (see _WEAK_CURVE_OIDS for the shortcut)."""
-    verified = verification.path_trusted
+    verified = verification.path_trusted and "weak" not in verification.waived
     findings = []
     for row in rows:
         check()

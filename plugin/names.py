@@ -24,7 +24,9 @@ def matches(info: CertInfo, name: HostName) -> bool:
     from service_identity.cryptography import verify_certificate_hostname, verify_certificate_ip_address
 
     cert = info.x509
-    if cert is None:
+    if cert is None or not info.has_san:
+        # No subjectAltName, no match: service_identity before 23 falls back to the subject CN (with a warning),
+        # which browsers, Go, RFC 6125 and OpenSSL as configured here (hostname_checks_common_name) do not.
         return False
     with warnings.catch_warnings():
         # Old service_identity releases warn about certificates without SAN; the answer is what matters here.

@@ -3,8 +3,9 @@
 Verification and path building are OpenSSL's, in the handshake, the way the operator's own clients (curl,
 Postfix, psql) see it; there is no second engine for network checks. A healthy endpoint costs one verifying
 handshake. When OpenSSL rejects the chain, the chain it received and the path it built are kept (OpenSSL
-still has them after the failure); when the only failure is the time or the name, the handshake is repeated
-with that check waived, so the path to the trust store, and any further failure, is still known.
+still has them after the failure); when the failure is the time, the name or weak crypto (the security level),
+the handshake is repeated with that check waived, so the path to the trust store, and any further failure, is
+still known.
 ``--ignore-trust`` runs the same handshakes and only stops trust failures from alarming.
 
 Library and OS errors are translated into :mod:`plugin.errors` here and nowhere else. Every phase takes what is
@@ -90,8 +91,9 @@ _NO_CHECK_TIME = 0x200000
 
 
 def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool) -> Presented:
-    """Verifying handshakes: one when the endpoint is healthy; when OpenSSL rejects the chain only for time or
-    name, once more with that check waived (at most twice), so the path to the store is known all the same."""
+    """Verifying handshakes: one when the endpoint is healthy; when OpenSSL rejects the chain for time, name or
+    weak crypto, once more with that check waived (at most three times), so the path to the store is known all
+    the same. The evaluation names what was waived, with its own rules."""
     waived: set[str] = set()
     name_matched: bool | None = None
     while True:
@@ -108,6 +110,11 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
                     continue
                 if failed.code in VerifyCode.TIME and "time" not in waived:
                     waived.add("time")
+                    continue
+                if failed.code in VerifyCode.WEAK and "weak" not in waived:
+                    # OpenSSL's security level stops at the weak certificate before building the rest of the
+                    # path; plugin.weak names the weakness, OpenSSL (at level 0) shows the path.
+                    waived.add("weak")
                     continue
                 verdict = Verification(attempted=True, code=failed.code, message=failed.message,
                                        waived=frozenset(waived), name_matched=name_matched,
@@ -192,6 +199,8 @@ def _verifying_context(trust: Trust, target: Target, legacy: bool, waived: froze
     # No fallback to the subject CN: browsers, Go and RFC 6125 ignore it, and so does the offline matcher.
     context.hostname_checks_common_name = False
     context.check_hostname = "name" not in waived
+    if "weak" in waived:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     if trust.cafile or trust.capath:
         try:
             context.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
