@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where a healthy check's start-up goes: ``python -X importtime`` on the plugin and on the floor, compared.
+"""Where a healthy check's start-up goes: ``python -X importtime`` on the plugin and on the floors, compared.
 
     python benchmarks/importtime.py                       # healthy check against a local s_server, 7 runs
     python benchmarks/importtime.py --top 40 --runs 11
@@ -7,13 +7,13 @@
 
 Starts the same throw-away PKI and ``openssl s_server`` as ``bench.py`` and runs
 ``check_tls_expiry -H localhost -p PORT --cafile root.pem`` (default Nagios output) under ``-X importtime``, and
-the floor script likewise. Each module's self and cumulative import times are the median over the runs (the first
-run is a warm-up and not counted). It prints:
+both floor scripts of ``bench.py`` likewise (plain Python, and the minimal nagiosplugin check). Each module's self
+and cumulative import times are the median over the runs (the first run is a warm-up and not counted). It prints:
 
-1. the total import time of each, and the difference: the plugin's import budget on top of the floor;
+1. the total import time of each, and the differences: the plugin's import budget on top of each floor;
 2. the plugin's modules by cumulative time, with who imported them (the chain up to the plugin's own code);
-3. what the plugin imports that the floor does not, by top-level package (self time summed): the candidates for
-   lazy imports.
+3. what the plugin imports that the compared floor (``--floor``, default the nagiosplugin one, which the issue's
+   goal is set against) does not, by top-level package (self time summed): the candidates for lazy imports.
 
 Run it with the interpreter of a non-editable install (see ``bench.py``), so that start-up matches an operator's.
 """
@@ -99,10 +99,13 @@ def chain(name: str, modules: dict[str, Module]) -> str:
     return " <- ".join(links)
 
 
-def report(plugin: dict[str, Module], floor: dict[str, Module], top: int) -> str:
-    out = [(f"total import time (sum of self, medians): plugin {total_ms(plugin):.1f} ms, floor "
-            f"{total_ms(floor):.1f} ms, plugin on top of the floor {total_ms(plugin) - total_ms(floor):.1f} ms"), ""]
-    out.append(f"plugin: top {top} modules by cumulative import time (ms); * = the floor imports it too")
+def report(plugin: dict[str, Module], floors: dict[str, dict[str, Module]], compared: str, top: int) -> str:
+    out = ["total import time (sum of self, medians): "
+           + ", ".join(f"{name} {total_ms(modules):.1f} ms" for name, modules in {"plugin": plugin, **floors}.items()),
+           "plugin on top of: " + ", ".join(f"{name} {total_ms(plugin) - total_ms(modules):.1f} ms"
+                                            for name, modules in floors.items()), ""]
+    floor = floors[compared]
+    out.append(f"plugin: top {top} modules by cumulative import time (ms); * = the {compared} imports it too")
     out.append(f"{'cumul':>7} {'self':>6}  module  [imported by]")
     ranked = sorted(plugin.values(), key=lambda module: -module.cumulative_ms)
     for module in ranked[:top]:
@@ -114,7 +117,7 @@ def report(plugin: dict[str, Module], floor: dict[str, Module], top: int) -> str
     for module in plugin.values():
         if module.name not in floor:
             extra.setdefault(module.name.split(".")[0], []).append(module)
-    out += ["", "imported by the plugin but not by the floor, by top-level package (self ms summed):"]
+    out += ["", f"imported by the plugin but not by the {compared}, by top-level package (self ms summed):"]
     for package, members in sorted(extra.items(), key=lambda item: -sum(module.self_ms for module in item[1])):
         spent = sum(module.self_ms for module in members)
         if spent < 0.3:
@@ -130,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="runs per command, after one warm-up (default 7)")
     parser.add_argument("--top", type=int, default=30, help="how many modules to list (default 30)")
     parser.add_argument("--plugin", help="the console script (default: the installed check_tls_expiry)")
+    parser.add_argument("--floor", choices=("plain", "nagiosplugin"), default="nagiosplugin",
+                        help="the floor to compare module by module (default nagiosplugin: the goal's floor)")
     parser.add_argument("args", nargs="*", help="after --: the plugin's command line instead of the healthy check")
     options = parser.parse_args(argv)
     script = options.plugin or bench.console_script()
@@ -137,17 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="importtime-") as temp:
         directory = Path(temp)
         pki = bench.make_pki(directory)
-        floor_script = directory / "floor.py"
-        floor_script.write_text(bench.FLOOR)
+        scripts = {"floor": (directory / "floor.py", bench.FLOOR),
+                   "floor+nagiosplugin": (directory / "floor_nagiosplugin.py", bench.FLOOR_NAGIOSPLUGIN)}
+        for path, text in scripts.values():
+            path.write_text(text)
         with bench.tls_server(pki, directory) as port:
             args = options.args or ["-H", "localhost", "-p", str(port), "--cafile", str(pki["root"])]
             print(f"plugin: {python} -X importtime {script} {' '.join(args)}")
-            print(f"floor:  {python} -X importtime floor.py localhost {port} root.pem")
+            for name, (path, _) in scripts.items():
+                print(f"{name}: {python} -X importtime {path.name} localhost {port} cafile root.pem")
             print(f"{options.runs} runs each after a warm-up; {bench.machine(python)[1]}", end="\n\n")
             plugin = profile([python, script, *args], options.runs)
-            floor = profile([python, str(floor_script), "localhost", str(port), "cafile", str(pki["root"])],
-                            options.runs)
-    print(report(plugin, floor, options.top))
+            floors = {name: profile([python, str(path), "localhost", str(port), "cafile", str(pki["root"])],
+                                    options.runs) for name, (path, _) in scripts.items()}
+    print(report(plugin, floors, "floor+nagiosplugin" if options.floor == "nagiosplugin" else "floor", options.top))
     return 0
 
 

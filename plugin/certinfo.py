@@ -14,7 +14,6 @@ empty and :attr:`CertInfo.unreadable` says why. Text fields are raw here: every 
 
 from __future__ import annotations
 
-import ssl
 import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -165,8 +164,19 @@ class CertInfo:
         return max((self.not_after - self.not_before).total_seconds(), 1.0)
 
 
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
 def _openssl_time(text: str) -> datetime:
-    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), timezone.utc)
+    """``Mar  1 23:27:08 2027 GMT``, OpenSSL's one format in ``get_info()``, read without strptime:
+    ``ssl.cert_time_to_seconds`` imports _strptime, calendar and locale (2-3 ms of a healthy run) for it.
+    Anything else raises ValueError or KeyError, and the certificate is parsed by cryptography instead."""
+    month, day, clock, year, zone = text.split()
+    if zone != "GMT" or not (day.isdigit() and year.isdigit()):
+        raise ValueError(f"not an OpenSSL time: {text!r}")
+    hour, minute, second = clock.split(":")
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
 
 
 def _openssl_cn(subject: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:

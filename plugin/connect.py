@@ -8,7 +8,6 @@ several addresses is connected to the RFC 8305 ("Happy Eyeballs") way, see :func
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import os
 import re
@@ -208,6 +207,8 @@ class _Attempt:
         if self.family != socket.AF_INET6 or len(self.sockaddr) < 4 or self.sockaddr[3]:
             return False
         try:
+            import ipaddress  # an error path only
+
             return ipaddress.IPv6Address(str(self.sockaddr[0]).partition("%")[0]).is_link_local
         except ValueError:
             return False

@@ -5,7 +5,6 @@ endpoint as a whole) and the data its sentence needs. Sentences are rendered by 
 (:mod:`plugin.sentences`); JSON reads kinds and data, never text. A new check is a new kind, not a new path.
 """
 
-from __future__ import annotations
 
 import enum
 from typing import Any, NamedTuple

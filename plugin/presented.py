@@ -1,6 +1,5 @@
 """What the acquire layer hands to evaluation: the certificates as they were presented, and OpenSSL's verdict."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

@@ -7,8 +7,6 @@ this program goes through :func:`clean` before it reaches any output mode.
 
 from __future__ import annotations
 
-import unicodedata
-
 __all__ = ["clean"]
 
 # Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned code points, and the
@@ -28,6 +26,8 @@ def _unsafe(char: str, keep_backslash: bool = False) -> bool:
         return not (keep_backslash and char == "\\")
     if char.isascii():
         return not char.isprintable()
+    import unicodedata  # a C extension only non-ASCII text needs (a healthy check's text is ASCII)
+
     return unicodedata.category(char) in _UNSAFE_CATEGORIES
 
 

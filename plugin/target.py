@@ -25,11 +25,9 @@ Every piece of operator input echoed in a message goes through :func:`plugin.san
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
-import unicodedata
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import UsageError
 from .sanitize import clean
@@ -50,7 +48,10 @@ _IGNORABLE = (
     (0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
     (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+if TYPE_CHECKING:
+    import ipaddress
+
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class HostName(NamedTuple):
@@ -138,6 +139,10 @@ def _escape(char: str) -> str:
 
 
 def _ip(text: str) -> IPAddress | None:
+    if ":" not in text and not (text and text.strip("0123456789.") == ""):
+        return None  # neither IPv6 (a colon) nor dotted IPv4: a healthy check by name never imports ipaddress
+    import ipaddress
+
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -151,6 +156,8 @@ def _refuse_unseen(value: str, text: str, option: str) -> None:
             if not char.isprintable():
                 raise UsageError(f"{option} {_quote(text)} contains a control character U+{ord(char):04X}")
             continue
+        import unicodedata  # only for non-ASCII input
+
         category = unicodedata.category(char)
         code = ord(char)
         if category == "Cc":

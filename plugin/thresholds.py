@@ -10,7 +10,6 @@ another (``-w 30d -c 10%`` is fine for a 90-day leaf, but a 10-year root turns C
 WARNING at 30); :func:`conflict` finds such pairs for the usage error.
 """
 
-from __future__ import annotations
 
 import math
 import re

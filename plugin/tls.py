@@ -63,10 +63,10 @@ def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
     A server that speaks only TLS 1.0/1.1 is refused by today's OpenSSL defaults; its chain is then fetched
     again with a legacy context, so the operator learns both that and when its certificates expire.
     """
-    _verifying_context(trust, target, legacy=False, waived=frozenset())  # a bad trust file fails before any I/O
+    first = _verifying_context(trust, target, legacy=False, waived=frozenset())  # a bad trust file fails before I/O
     addresses = resolve(target, budget)
     try:
-        return _fetch(target, trust, budget, addresses, legacy=False)
+        return _fetch(target, trust, budget, addresses, legacy=False, first=first)
     except _LegacyOnly:
         log.info("the server refused TLS 1.2 and later; retrying with TLS 1.0 allowed to fetch its chain")
         return _fetch(target, trust, budget, addresses, legacy=True)
@@ -90,14 +90,16 @@ _VERSION_MISMATCH = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO
 _NO_CHECK_TIME = 0x200000
 
 
-def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool) -> Presented:
+def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool,
+           first: ssl.SSLContext | None = None) -> Presented:
     """Verifying handshakes: one when the endpoint is healthy; when OpenSSL rejects the chain for time, name or
     weak crypto, once more with that check waived (at most three times), so the path to the store is known all
     the same. The evaluation names what was waived, with its own rules."""
     waived: set[str] = set()
     name_matched: bool | None = None
     while True:
-        context = _verifying_context(trust, target, legacy, frozenset(waived))
+        context = first if first is not None and not waived else _verifying_context(trust, target, legacy,
+                                                                                     frozenset(waived))
         with _open(target, addresses, budget) as (sock, peer):
             addresses = [(sock.family, sock.getpeername())]  # retries go to the address that answered
             try:
