@@ -26,6 +26,7 @@ from plugin.status import NAME, Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conflict, parse_threshold
 
 if TYPE_CHECKING:
+    from plugin.evaluate import Expected
     from plugin.findings import Evaluation
 
 __all__ = ["build_parser", "main"]
@@ -135,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=socket.AF_UNSPEC, help="connect over IPv4 only")
     family.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6,
                         help="connect over IPv6 only")
+    where.add_argument("--expect-file", metavar="PATH",
+                       help="the certificate (PEM or DER; a bundle in any order) the service should be serving, "
+                            "such as the file a renewal job wrote: WARNING when the server still serves an older "
+                            "one (reload the service), CRITICAL once that one is below -c")
     where.add_argument("--file", metavar="PATH",
                        help="check a PEM bundle (a chain) or DER certificate file instead of an endpoint; with "
                             "--host the name is verified too")
@@ -159,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "the path and are reported as its root)")
     what.add_argument("--capath", metavar="DIR", help="trust the CA certificates in this hashed directory "
                                                       "(c_rehash) instead of the system store")
+    what.add_argument("--pin", metavar="PIN", action="append", default=[],
+                      help="CRITICAL unless a certificate on the path has this public key: sha256//BASE64 (curl's "
+                           "--pinnedpubkey form; sha256/BASE64 too), repeatable or comma-separated; -v shows each "
+                           "certificate's pin")
     what.add_argument("--ignore-trust", action="store_true",
                       help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
                            "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
@@ -184,6 +193,7 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
     if options.file is not None:
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
+                 ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
         if options.family != socket.AF_UNSPEC:
@@ -191,12 +201,32 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         if network_only:
             raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
     _trust_paths(options.cafile, options.capath)
+    options.pins = _pins(options.pin)
     if options.timeout is None:
         options.timeout = JSON_TIMEOUT if options.output == "json" else DEFAULT_TIMEOUT
     problem = conflict(options.warning, options.critical)
     if problem is not None:
         raise UsageError(problem)
     return options
+
+
+def _pins(texts: list[str]) -> tuple[str, ...]:
+    """``--pin`` values as ``sha256//BASE64`` (the form -v prints), each a SHA-256 of a SubjectPublicKeyInfo."""
+    import base64
+    import binascii
+
+    pins = []
+    for text in (item.strip() for value in texts for item in value.split(",")):
+        algorithm, _, digest = text.partition("/")
+        digest = digest.removeprefix("/")
+        try:
+            raw = base64.b64decode(digest, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if algorithm.lower() != "sha256" or len(raw) != 32:
+            raise UsageError(f"--pin {clean(text, 80)!r} is not sha256//BASE64 (a base64 SHA-256 of 32 bytes)")
+        pins.append("sha256//" + base64.b64encode(raw).decode("ascii"))
+    return tuple(pins)
 
 
 def _trust_paths(cafile: str | None, capath: str | None) -> None:
@@ -294,8 +324,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             presented = load_file(options.file)
             # The trust store completes the path the way it would in a handshake (and gives days_root).
             anchors = Anchors.load(options.cafile, options.capath)
-            return evaluate(presented, Policy(options.warning, options.critical, name), datetime.now(timezone.utc),
-                            anchors=anchors, check=within_budget)
+            return evaluate(presented, Policy(options.warning, options.critical, name, options.pins),
+                            datetime.now(timezone.utc), anchors=anchors, check=within_budget)
     else:
         target = Target.build(options.host, _port(options), address=options.address, sni=options.sni,
                               family=options.family, protocol=options.starttls, xmpp_domain=options.xmpp_domain,
@@ -305,12 +335,37 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         def job() -> Evaluation:
             from plugin.tls import Trust, fetch  # network mode only
 
+            # A bad --expect-file is found before any network I/O.
+            expected = _expected(options.expect_file) if options.expect_file is not None else None
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             presented = fetch(target, trust, budget)
-            return evaluate(presented, Policy(options.warning, options.critical, target.verify),
-                            datetime.now(timezone.utc), check=within_budget)
+            return evaluate(presented, Policy(options.warning, options.critical, target.verify, options.pins),
+                            datetime.now(timezone.utc), expected=expected, check=within_budget)
 
     return endpoint, job
+
+
+def _expected(path: str) -> Expected:
+    """The leaf of --expect-file (the end-entity certificate wherever it sits). Unreadable, or holding no
+    certificate: UNKNOWN, since what is wrong is the check's input, not the service."""
+    from plugin.certinfo import CertificateParseError, CertInfo
+    from plugin.chain import choose_leaf
+    from plugin.errors import CertificateFileError, InputError
+    from plugin.evaluate import Expected
+    from plugin.files import load_file
+
+    shown = clean(path, 120)
+    try:
+        presented = load_file(path)
+        infos = [CertInfo.from_der(der) for der, _ in presented.certificates]
+    except CertificateFileError as exc:
+        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
+    except CertificateParseError as exc:
+        raise InputError(f"--expect-file {shown}: a certificate in it cannot be parsed: {clean(str(exc))}") from exc
+    except InputError as exc:
+        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
+    certs = [info.x509 for info in infos if info.x509 is not None]
+    return Expected(shown, infos[choose_leaf(certs)] if len(certs) == len(infos) else infos[0])
 
 
 def _port(options: argparse.Namespace) -> int:

@@ -152,6 +152,25 @@ class CertInfo:
         return hashlib.sha256(self.der).hexdigest()
 
     @property
+    def pin(self) -> str | None:
+        """The SubjectPublicKeyInfo's SHA-256 in curl's ``--pinnedpubkey`` form (``sha256//BASE64``); None when
+        the key cannot be read."""
+        cert = self.x509
+        if cert is None:
+            return None
+        import base64
+        import hashlib
+
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        try:
+            spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            return None
+        return "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+    @property
     def short_name(self) -> str:
         """The subject CN, else the whole subject, else a placeholder."""
         if self.subject_cn is not None:

@@ -30,7 +30,7 @@ from .thresholds import Threshold
 if TYPE_CHECKING:
     from .chain import Anchors
 
-__all__ = ["Policy", "evaluate"]
+__all__ = ["Expected", "Policy", "evaluate"]
 
 _LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 # EC curves below 256 bits, as their OID appears in a certificate's DER (secp224r1, secp192r1, secp160r1/r2/k1,
@@ -45,12 +45,20 @@ _WEAK_CURVE_OIDS = (
 )
 
 
+class Expected(NamedTuple):
+    """``--expect-file``: the leaf the service should be serving (the file a renewal job wrote), and the path."""
+
+    path: str
+    leaf: CertInfo
+
+
 class Policy(NamedTuple):
     """What the operator asked for: thresholds and the name the leaf must carry (None: do not check)."""
 
     warning: Threshold
     critical: Threshold
     name: HostName | None = None
+    pins: tuple[str, ...] = ()  # --pin, each as "sha256//BASE64"
 
 
 def _no_check() -> None:
@@ -58,7 +66,7 @@ def _no_check() -> None:
 
 
 def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: Anchors | None = None,
-             check: Callable[[], None] = _no_check) -> Evaluation:
+             expected: Expected | None = None, check: Callable[[], None] = _no_check) -> Evaluation:
     """Evaluate one acquisition at the instant ``now`` (timezone-aware).
 
     ``anchors`` (file mode) complete the path the way a trust store would; ``check`` raises when the budget
@@ -86,12 +94,16 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
         findings.append(Finding(Kind.LEGACY_PROTOCOL, Status.CRITICAL, data={"version": presented.tls_version}))
     if policy.name is not None:
         findings.extend(_name(verification, on_path[0], policy.name))
+    if expected is not None:
+        findings.extend(_expected(on_path[0], expected))
+    if policy.pins and not any(row.info.pin in policy.pins for row in on_path):
+        findings.append(Finding(Kind.PIN_MISMATCH, Status.CRITICAL, on_path[0], {"pins": len(policy.pins)}))
 
     headline = min(on_path, key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
         findings.append(Finding(Kind.HEALTHY, Status.OK, headline, {
             "verified": verification.ok, "reason": verification.reason, "note": presented.note}))
-    return _finish(findings, rows, headline, presented)
+    return _finish(findings, rows, headline, presented, expected)
 
 
 def _parse_sent(certificates: tuple[Delivered, ...], findings: list[Finding],
@@ -277,6 +289,18 @@ def _has_ca_issuers(info: CertInfo) -> bool:
     return any(item.access_method == AuthorityInformationAccessOID.CA_ISSUERS for item in access)
 
 
+def _expected(leaf: CertRow, expected: Expected) -> list[Finding]:
+    """Renewed but never loaded: the served leaf is not the one in --expect-file."""
+    if leaf.info.der == expected.leaf.der:
+        return []
+    data = {"path": expected.path, "file_not_after": expected.leaf.not_after}
+    if expected.leaf.not_after > leaf.info.not_after:
+        # Still the old certificate: WARNING now, CRITICAL once the one served is itself below -c.
+        status = Status.CRITICAL if leaf.left < leaf.crit else Status.WARNING
+        return [Finding(Kind.NOT_RELOADED, status, leaf, data)]
+    return [Finding(Kind.UNEXPECTED_CERTIFICATE, Status.WARNING, leaf, data)]
+
+
 def _name(verification: Verification, leaf: CertRow, name: HostName) -> list[Finding]:
     if verification.name_matched is not None:
         matched = verification.name_matched
@@ -301,12 +325,12 @@ def _order(finding: Finding) -> tuple[int, float]:
 
 
 def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
-            presented: Presented) -> Evaluation:
+            presented: Presented, expected: Expected | None = None) -> Evaluation:
     return Evaluation(tuple(sorted(findings, key=_order)), tuple(rows), headline,
-                      _notes(presented, len(rows)), presented.details)
+                      _notes(presented, len(rows), expected), presented.details, presented.seconds)
 
 
-def _notes(presented: Presented, count: int) -> tuple[str, ...]:
+def _notes(presented: Presented, count: int, expected: Expected | None) -> tuple[str, ...]:
     """The -v header: what was presented and what OpenSSL said, in words built from facts, not findings."""
     verification = presented.verification
     if not verification.attempted:
@@ -320,6 +344,10 @@ def _notes(presented: Presented, count: int) -> tuple[str, ...]:
     connection = f"{presented.tls_version} with {presented.peer}, " if presented.tls_version else ""
     sent = len(presented.certificates)
     notes = [f"{connection}{sent} certificate(s) presented, {count} evaluated, {verdict}"]
+    if expected is not None:
+        same = bool(presented.certificates) and presented.certificates[0][0] == expected.leaf.der
+        notes.append(f"{'serves' if same else 'does not serve'} the certificate in --expect-file "
+                     f"{clean(expected.path, 120)}")
     if presented.alpn:
         notes.append(f"ALPN protocol: {clean(presented.alpn)}")
     if presented.note:

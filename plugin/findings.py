@@ -37,6 +37,9 @@ class Kind(str, enum.Enum):
     LEGACY_PROTOCOL = "legacy_protocol"
     UNPARSABLE = "unparsable"
     NO_CERTIFICATE = "no_certificate"
+    PIN_MISMATCH = "pin_mismatch"
+    NOT_RELOADED = "not_reloaded"
+    UNEXPECTED_CERTIFICATE = "unexpected_certificate"
     HEALTHY = "healthy"
 
 
@@ -81,6 +84,7 @@ class Evaluation(NamedTuple):
     headline: CertRow | None
     notes: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
+    seconds: float | None = None  # the handshake time (perfdata "time"); None in file mode
 
     @property
     def status(self) -> Status:

@@ -92,6 +92,7 @@ def _row(row: CertRow) -> dict[str, Any]:
         "warning_days": round(row.warn / DAY, 2),
         "critical_days": round(row.crit / DAY, 2),
         "sha256_fingerprint": row.info.sha256,
+        **({"pin": row.info.pin} if row.info.pin else {}),
     }
 
 
@@ -151,6 +152,8 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
     headline = evaluation.headline
     if headline is not None:
         document.update({"days_left": days(headline.left), "earliest_expiry": _earliest(headline)})
+    if evaluation.seconds is not None:
+        document["time"] = round(evaluation.seconds, 6)
     document.update({
         "chain": [_row(row) for row in evaluation.rows],
         "findings": [_finding(finding) for finding in evaluation.findings],

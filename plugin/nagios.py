@@ -76,6 +76,8 @@ class TlsExpiry(nagiosplugin.Resource):  # type: ignore[misc]
             yield nagiosplugin.Metric("days", evaluation.headline, context="days")
         for row in evaluation.rows:
             yield nagiosplugin.Metric(f"days_{row.label}", row, context="days")
+        if evaluation.seconds is not None:
+            yield nagiosplugin.Metric("time", evaluation.seconds, context="time")
 
 
 class FindingContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -121,6 +123,19 @@ class DaysContext(nagiosplugin.Context):  # type: ignore[misc]
                                         number(row.crit / DAY))
 
 
+class TimeContext(nagiosplugin.Context):  # type: ignore[misc]
+    """Perfdata ``time``: connect, STARTTLS and handshake of the slowest handshake, in seconds."""
+
+    def __init__(self) -> None:
+        super().__init__("time")
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
+        return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance("time", f"{metric.value:.6f}", "s", min=0)
+
+
 def _of(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
     return [result for result in results if result.metric is not None and result.metric.context == context]
 
@@ -164,7 +179,7 @@ class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
 
 
 def build_check(endpoint: str, job: Callable[[], Evaluation], verbose: int = 0) -> nagiosplugin.Check:
-    check = nagiosplugin.Check(TlsExpiry(job), FindingContext(), FailureContext(), NotesContext(), DaysContext(),
+    check = nagiosplugin.Check(TlsExpiry(job), FindingContext(), FailureContext(), NotesContext(), DaysContext(), TimeContext(),
                                TlsSummary(nagios_text(endpoint), verbose))
     check.name = NAME  # set after construction: nagiosplugin < 1.4 has no name= argument
     return check

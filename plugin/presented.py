@@ -87,3 +87,4 @@ class Presented(NamedTuple):
     alpn: str | None = None
     note: str | None = None
     details: tuple[str, ...] = ()
+    seconds: float | None = None  # connect, STARTTLS and handshake time of the slowest handshake (None: a file)

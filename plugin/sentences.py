@@ -125,6 +125,16 @@ def _about_row(finding: Finding, row: CertRow) -> str:
     if kind == Kind.NOT_A_CA:
         return f"{_who(row)} is not a CA certificate (basicConstraints CA:FALSE or absent), so the chain does " \
                "not verify"
+    if kind == Kind.PIN_MISMATCH:
+        count = data["pins"]
+        return f"no certificate on the path holds a pinned key ({count} pin{'s' if count != 1 else ''} given, " \
+               f"the leaf's is {row.info.pin or 'unreadable'}): pinned clients will fail"
+    if kind == Kind.NOT_RELOADED:
+        return f"still serves the certificate that expires {_date(info.not_after)}, {clean(data['path'], 120)} " \
+               f"holds a newer one (expires {_date(data['file_not_after'])}): reload the service"
+    if kind == Kind.UNEXPECTED_CERTIFICATE:
+        return f"serves a different certificate than {clean(data['path'], 120)} (it expires " \
+               f"{_date(info.not_after)}, the file's {_date(data['file_not_after'])})"
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
     return _expiry(finding, row)
@@ -182,5 +192,5 @@ def describe_row(row: CertRow) -> str:
     return (
         f"[{position}] {row.label}: subject '{subject}', issuer '{_name(info.issuer, 200)}', "
         f"serial {serial}, not after {info.not_after:%Y-%m-%d %H:%M:%S} UTC, "
-        f"{number(row.days_left)} days left, sha256 {info.sha256}"
+        f"{number(row.days_left)} days left, sha256 {info.sha256}, pin {info.pin or 'unreadable'}"
     )

@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import ssl
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,14 +98,17 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
     the same. The evaluation names what was waived, with its own rules."""
     waived: set[str] = set()
     name_matched: bool | None = None
+    slowest = 0.0  # connect, STARTTLS and handshake of the slowest attempt: the "time" metric
     while True:
         context = first if first is not None and not waived else _verifying_context(trust, target, legacy,
                                                                                      frozenset(waived))
+        started = time.monotonic()
         with _open(target, addresses, budget) as (sock, peer):
             addresses = [(sock.family, sock.getpeername())]  # retries go to the address that answered
             try:
                 tls, note = _handshake(context, sock, target, budget, legacy)
             except _VerifyFailed as failed:
+                slowest = max(slowest, time.monotonic() - started)
                 log.info("OpenSSL rejected the chain: error %s: %s", failed.code, clean(failed.message))
                 if failed.code in VerifyCode.NAME and "name" not in waived:
                     waived.add("name")
@@ -123,26 +127,30 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
                                        alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
                 if failed.sent:
                     return Presented(certificates=failed.sent, verification=verdict, path=failed.path, peer=peer,
-                                     details=_details(target, trust, None, peer))
+                                     details=_details(target, trust, None, peer), seconds=slowest)
                 break  # this OpenSSL kept nothing: fetch the chain with a handshake that does not verify
             with tls:
+                slowest = max(slowest, time.monotonic() - started)
                 if "name" not in waived:
                     name_matched = True
                 verdict = Verification(attempted=True, waived=frozenset(waived), name_matched=name_matched,
                                        alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
-                return _presented(target, trust, tls, peer, verdict, note, verified=True)
+                return _presented(target, trust, tls, peer, verdict, note, verified=True, seconds=slowest)
     context = _context(target, legacy)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    started = time.monotonic()
     with _open(target, addresses, budget) as (sock, peer):
         tls, note = _handshake(context, sock, target, budget, legacy)
         with tls:
-            return _presented(target, trust, tls, peer, verdict, note, verified=False)
+            slowest = max(slowest, time.monotonic() - started)
+            return _presented(target, trust, tls, peer, verdict, note, verified=False, seconds=slowest)
 
 
 def _presented(target: Target, trust: Trust, tls: ssl.SSLSocket, peer: str, verdict: Verification,
-               note: str | None, *, verified: bool) -> Presented:
+               note: str | None, *, verified: bool, seconds: float) -> Presented:
     return Presented(
+        seconds=seconds,
         certificates=compat.handshake_certificates(tls, verified=False),
         verification=verdict,
         path=compat.handshake_certificates(tls, verified=True) if verified else (),

@@ -13,6 +13,8 @@ STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 # One perfdata item as this plugin writes it: a plain label, a number without exponent, plain-number warn/crit.
 PERF_ITEM = re.compile(r"^(?P<label>[a-z0-9_]+)=(?P<value>-?\d+(?:\.\d{1,2})?)(?:;(?P<warn>\d+(?:\.\d{1,2})?)?"
                        r"(?:;(?P<crit>\d+(?:\.\d{1,2})?)?)?)?$")
+# The handshake time: seconds (a guideline UOM), microsecond decimals, min 0, no thresholds.
+TIME_ITEM = re.compile(r"^time=(?P<value>\d+\.\d{6})s;;;0$")
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,19 @@ class Outcome:
         return self.lines[0].split("|")[0]
 
     @property
+    def time(self) -> float | None:
+        """The ``time`` perfdata (seconds), None when absent (file mode, failures)."""
+        match = re.search(r"(?:^|[ |])time=(\d+\.\d+)s", self.out)
+        return float(match.group(1)) if match else None
+
+    @property
     def perf(self) -> dict[str, tuple[float, float | None, float | None]]:
         perf_text = self.out.split("|", 1)[1] if "|" in self.out else ""
         items = {}
         for item in perf_text.split():
+            if item.startswith("time="):
+                assert TIME_ITEM.match(item), f"bad perfdata item {item!r}"
+                continue
             match = PERF_ITEM.match(item)
             assert match, f"bad perfdata item {item!r}"
             warn, crit = match.group("warn"), match.group("crit")

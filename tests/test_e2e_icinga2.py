@@ -247,7 +247,8 @@ def icinga_run(root_ca: CA, intermediate_ca: CA, root_pem: Path,
                 base, self_signed_leaf(names, not_after=timedelta(days=200)))),
             "refused": refused_port(),
         }
-        chain = ("days", "days_int1", "days_leaf", "days_root")
+        # Network checks also report the handshake time; file checks do not.
+        chain = ("days", "days_int1", "days_leaf", "days_root", "time")
         cases = [
             Case("tls_ok", {"tls_expiry_port": port["ok"]}, "OK",
                  re.compile(rf"TLS_EXPIRY OK - localhost:{port['ok']}: leaf 'localhost' expires first, in "
@@ -260,7 +261,7 @@ def icinga_run(root_ca: CA, intermediate_ca: CA, root_pem: Path,
                             r"(2\.0|1\.9\d?) days ago .*"), chain),  # the root too: expired chains keep their path
             Case("tls_untrusted", {"tls_expiry_port": port["untrusted"]}, "CRITICAL",
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{port['untrusted']}: self-signed certificate "
-                            r"'localhost' is not trusted"), ("days", "days_leaf")),
+                            r"'localhost' is not trusted"), ("days", "days_leaf", "time")),
             Case("tls_refused", {"tls_expiry_port": port["refused"]}, "CRITICAL",
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{port['refused']}: cannot connect: "
                             rf"127\.0\.0\.1:{port['refused']} refused the connection"), ()),
@@ -314,14 +315,16 @@ def test_icinga2_records_state_output_and_perfdata(icinga_run: Result, service: 
         assert labels == case.perf_labels, detail
 
 
-def _influx_fields(metrics: list[str], service: str) -> dict[str, dict[str, float]]:
+def _influx_fields(metrics: list[str], service: str) -> dict[str, dict[str, float | str]]:
     """{"days": {"value": 200.0, "warn": 30.0, "crit": 14.0}, ...}: the last point per metric for ``service``."""
-    points: dict[str, dict[str, float]] = {}
+    points: dict[str, dict[str, float | str]] = {}
     for line in metrics:
         series, fields, _ = line.split(" ")
         tags = dict(tag.split("=", 1) for tag in series.split(",")[1:])
         if tags.get("service") == service:
-            points[tags["metric"]] = {key: float(value) for key, value in (f.split("=") for f in fields.split(","))}
+            # Numbers, and the unit as a quoted string ("seconds" for the handshake time).
+            points[tags["metric"]] = {key: value.strip('"') if value.startswith('"') else float(value)
+                                      for key, value in (f.split("=") for f in fields.split(","))}
     return points
 
 
@@ -332,6 +335,9 @@ def test_icinga2_metric_writer_takes_every_value_and_threshold(icinga_run: Resul
     expected: dict[str, dict[str, float]] = {}
     for item in last.perfdata.split():
         label, numbers = item.split("=")
+        if label == "time":  # "0.004042s;;;0": seconds, a minimum, no thresholds
+            expected[label] = {"value": float(numbers.split(";")[0].rstrip("s")), "min": 0.0, "unit": "seconds"}
+            continue
         value, warn, crit = (float(number) for number in numbers.split(";"))
         expected[label] = {"value": value, "warn": warn, "crit": crit}
     # The writer may have sent a later run than the last rotated PerfdataWriter line: same metrics and fields,
@@ -340,6 +346,12 @@ def test_icinga2_metric_writer_takes_every_value_and_threshold(icinga_run: Resul
     for label, fields in expected.items():
         assert set(got[label]) == set(fields), (label, got[label])
         for key, value in fields.items():
+            if label == "time" and key == "value":
+                assert 0 <= float(got[label][key]) < 10, (label, got[label])  # another run's handshake time
+                continue
+            if key == "unit":
+                assert got[label][key] == value, (label, got[label])
+                continue
             assert abs(got[label][key] - value) <= 0.011, (label, key, got[label][key], value)
 
 
@@ -362,6 +374,10 @@ def test_icinga2_console_parses_the_real_perfdata(icinga_run: Result) -> None:
             assert result.returncode == 0, result.stdout + result.stderr
             parsed = json.loads(result.stdout)
             label, numbers = item.split("=")
+            if label == "time":
+                assert parsed["label"] == "time" and parsed["unit"] in ("s", "seconds") and parsed["min"] == 0, parsed
+                assert parsed["value"] == float(numbers.split(";")[0].rstrip("s")), (item, parsed)
+                continue
             value, warn, crit = (float(x) for x in numbers.split(";"))
             assert parsed["label"] == label and parsed["unit"] == "", parsed
             assert (parsed["value"], parsed["warn"], parsed["crit"]) == (value, warn, crit), (item, parsed)

@@ -279,7 +279,8 @@ def nagios_results(root_ca: CA, intermediate_ca: CA, root_pem: Path,
             "untrusted": stack.enter_context(openssl_server(base, untrusted)),
             "smtp": stack.enter_context(scripted_server(_smtp_starttls(smtp_context), connections=2)),
         }
-        chain_labels = ("days", "days_int1", "days_leaf", "days_root")
+        # Network checks also report the handshake time; file checks do not.
+        chain_labels = ("days", "days_int1", "days_leaf", "days_root", "time")
         ok, warning, expired_, untrusted_, smtp = (port[k] for k in ("ok", "warning", "expired", "untrusted", "smtp"))
         cases = [
             Case("TLS ok", f"check_tls_expiry!localhost!{ok}!30d,25%!14d,10%!{cafile}", 0,
@@ -293,7 +294,7 @@ def nagios_results(root_ca: CA, intermediate_ca: CA, root_pem: Path,
                             r"(2\.0|1\.9\d?) days ago.*"), chain_labels, f"-p {expired_} "),
             Case("TLS untrusted", f"check_tls_expiry!localhost!{untrusted_}!30d,25%!14d,10%!{cafile}", 2,
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{untrusted_}: .*self-signed.*not trusted.*"),
-                 ("days", "days_leaf"), f"-p {untrusted_} "),
+                 ("days", "days_leaf", "time"), f"-p {untrusted_} "),
             Case("TLS smtp", f"check_tls_expiry_starttls!localhost!smtp!{smtp}!30d,25%!14d,10%!{cafile}", 0,
                  re.compile(rf"TLS_EXPIRY OK - localhost:{smtp}: leaf 'localhost' expires first.*"),
                  chain_labels, f"-p {smtp} "),
@@ -344,17 +345,19 @@ def test_nagios_records_state_output_and_perfdata(nagios_results, service: str) 
     items = run.performance_data.split(" ")
     assert tuple(item.split("=")[0] for item in items) == case.perf_labels, detail
     for item in items:
-        assert re.fullmatch(r"[a-z0-9_]+=-?\d+(\.\d{1,2})?;\d+(\.\d{1,2})?;\d+(\.\d{1,2})?", item), detail
+        assert re.fullmatch(r"[a-z0-9_]+=-?\d+(\.\d{1,2})?;\d+(\.\d{1,2})?;\d+(\.\d{1,2})?|time=\d+\.\d{6}s;;;0",
+                            item), detail
 
 
 def test_nagios_thresholds_reach_the_perfdata(nagios_results) -> None:  # type: ignore[no-untyped-def]
     _, runs, _ = nagios_results
     # 30d,25% / 14d,10% on a 201-day leaf: the day bounds are the smaller ones.
     assert re.fullmatch(r"days=(199\.9\d|200(\.0\d?)?);30;14 days_int1=\S+;30;14 days_leaf=\S+;30;14 "
-                        r"days_root=\S+;30;14", runs["TLS ok"].performance_data), runs["TLS ok"]
+                        r"days_root=\S+;30;14 time=\S+s;;;0", runs["TLS ok"].performance_data), runs["TLS ok"]
     # -w 30d -c 14d on a 21-day leaf.
     assert re.fullmatch(r"days=(19\.9\d|20(\.0\d?)?);30;14 days_int1=\S+;30;14 days_leaf=(19\.9\d|20(\.0\d?)?);30;14 "
-                        r"days_root=\S+;30;14", runs["TLS warning"].performance_data), runs["TLS warning"]
+                        r"days_root=\S+;30;14 time=\S+s;;;0", runs["TLS warning"].performance_data), \
+        runs["TLS warning"]
     assert re.match(r"days=-(2|1\.9\d?);", runs["TLS expired"].performance_data), runs["TLS expired"]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
+import base64
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +13,8 @@ import pytest
 from pki import CA, self_signed_leaf, write_pem
 from runner import run
 from servers import banner_server, closing_server, refused_port, silent_server
+
+from check_tls_expiry import main
 
 D = timedelta(days=1)
 
@@ -294,3 +296,51 @@ def test_without_the_private_chain_api_the_verdict_is_the_same(chain_server, roo
     assert public.perf["days_leaf"] == fast.perf["days_leaf"]
     if sys.version_info >= (3, 13):  # the public API has the whole chain only from 3.13
         assert public.perf == fast.perf
+
+
+def test_handshake_time_is_reported(chain_server, root_pem: Path, tmp_path: Path, intermediate_ca: CA,
+                                    capsys) -> None:
+    """``time``: connect, STARTTLS and handshake of the (slowest) handshake, in seconds, as check_tcp and
+    Checkmk's check_cert report it; a file check has none."""
+    import json
+
+    port = chain_server(not_after=200 * D)
+    result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem)
+    assert result.time is not None and 0 < result.time < 5
+    assert result.out.rstrip("\n").endswith(f"time={result.time:.6f}s;;;0")
+    code = main(["-H", "localhost", "-p", str(port), "--cafile", str(root_pem), "--output", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and 0 < document["time"] < 5
+    path = write_pem(tmp_path / "leaf.pem", intermediate_ca.leaf())
+    assert run(capsys, "--file", path).time is None
+
+
+def _openssl_pin(openssl: str, pem: bytes) -> str:
+    """curl's recipe for a --pinnedpubkey value, with the openssl binary (not the product)."""
+    key = subprocess.run([openssl, "x509", "-pubkey", "-noout"], input=pem, capture_output=True, check=True).stdout
+    der = subprocess.run([openssl, "pkey", "-pubin", "-outform", "der"], input=key, capture_output=True,
+                         check=True).stdout
+    digest = subprocess.run([openssl, "dgst", "-sha256", "-binary"], input=der, capture_output=True,
+                            check=True).stdout
+    return "sha256//" + base64.b64encode(digest).decode("ascii")
+
+
+def test_pins_of_the_leaf_the_intermediate_and_an_unrelated_key(tls_server, intermediate_ca: CA, root_pem: Path,
+                                                                 openssl_bin: str, capsys) -> None:
+    leaf = intermediate_ca.leaf(not_after=200 * D)
+    port = tls_server(leaf, [intermediate_ca.issued])
+    leaf_pin, int_pin = _openssl_pin(openssl_bin, leaf.pem), _openssl_pin(openssl_bin, intermediate_ca.pem)
+    unrelated = _openssl_pin(openssl_bin, CA.root("Unrelated").pem)
+    base = ("-H", "localhost", "-p", port, "--cafile", root_pem)
+    # -v prints each certificate's pin in the form --pin takes.
+    verbose = run(capsys, *base, "-v")
+    assert any(line.startswith("[#1] leaf:") and line.endswith(f"pin {leaf_pin}") for line in verbose.lines)
+    assert run(capsys, *base, "--pin", leaf_pin).code == 0
+    assert run(capsys, *base, "--pin", int_pin.replace("sha256//", "sha256/")).code == 0  # curl's other form
+    assert run(capsys, *base, "--pin", f"{unrelated},{int_pin}").code == 0  # a backup pin may be missing
+    wrong = run(capsys, *base, "--pin", unrelated)
+    assert wrong.code == 2
+    assert wrong.status.endswith(f"no certificate on the path holds a pinned key (1 pin given, the leaf's is "
+                                 f"{leaf_pin}): pinned clients will fail")
+    for bad in ("sha256//short", "md5//" + leaf_pin[8:], "nope"):
+        assert run(capsys, *base, "--pin", bad).code == 3
