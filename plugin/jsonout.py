@@ -43,7 +43,9 @@ _PUBLIC_KEYS = (
 )
 # Findings that make a certificate "invalid" in the agent's sense (expiring soon is still valid).
 _INVALID = TRUST_KINDS | {Kind.EXPIRED, Kind.NOT_YET_VALID, Kind.HOSTNAME_MISMATCH, Kind.NO_SAN, Kind.WEAK_KEY,
-                          Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE}
+                          Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE,
+                          Kind.PIN_MISMATCH}
+# Not "invalid": a stale but valid certificate (not_reloaded, unexpected_certificate) still works for clients.
 
 
 def _moment(moment: datetime) -> dict[str, Any]:

@@ -313,3 +313,30 @@ def test_every_finding_has_a_sentence(pki: tuple[CA, CA]) -> None:
     for finding in evaluation.findings:
         assert sentence(finding) and "Kind." not in sentence(finding)
 
+
+
+def test_pins_and_expected_certificates_are_kinds(pki: tuple[CA, CA]) -> None:
+    from plugin.certinfo import CertInfo
+    from plugin.evaluate import Expected
+
+    root, intermediate = pki
+    leaf = intermediate.leaf(not_after=60 * D, not_before=-30 * D)
+    chain = handshake(leaf, intermediate.issued, path=(leaf, intermediate, root))
+    pin = CertInfo.from_der(intermediate.issued.der).pin
+    assert pin is not None and pin.startswith("sha256//")
+    assert kinds(evaluate(chain, POLICY._replace(pins=(pin,)), NOW)) == {(Kind.HEALTHY, "leaf")}
+    other = CertInfo.from_der(CA.root("Other").issued.der).pin
+    assert other is not None
+    pinned = evaluate(chain, POLICY._replace(pins=(other,)), NOW)
+    assert kinds(pinned) == {(Kind.PIN_MISMATCH, "leaf")}
+    assert json.loads(render_json("x:443", lambda: pinned))["result"]["value"] == "invalid"
+    newer = CertInfo.from_der(intermediate.leaf(not_after=90 * D).der)
+    stale = evaluate(chain, POLICY, NOW, expected=Expected("/etc/x.pem", newer))
+    assert kinds(stale) == {(Kind.NOT_RELOADED, "leaf")} and stale.status == Status.WARNING
+    assert json.loads(render_json("x:443", lambda: stale))["result"]["value"] == "valid"  # it still works
+    older = CertInfo.from_der(intermediate.leaf(not_after=10 * D).der)
+    assert kinds(evaluate(chain, POLICY, NOW, expected=Expected("/etc/x.pem", older))) == {
+        (Kind.UNEXPECTED_CERTIFICATE, "leaf")}
+    same = evaluate(chain, POLICY, NOW, expected=Expected("/etc/x.pem", CertInfo.from_der(leaf.der)))
+    assert kinds(same) == {(Kind.HEALTHY, "leaf")} and "serves the certificate in --expect-file /etc/x.pem" in \
+        same.notes
