@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pki import CA, write_key, write_pem
+from pki import CA, not_after, write_key, write_pem
 from runner import run
 
 D = timedelta(days=1)
@@ -21,7 +21,7 @@ def test_renewed_but_not_loaded(tls_server, intermediate_ca: CA, root_pem: Path,
     result = run(capsys, *base, "--expect-file", renewed)
     assert result.code == 1
     assert "localhost" in result.status and ": still serves the certificate that expires " in result.status
-    assert result.status.endswith("holds a newer one (expires " + f"{new.cert.not_valid_after_utc:%Y-%m-%d %H:%M} "
+    assert result.status.endswith("holds a newer one (expires " + f"{not_after(new.cert):%Y-%m-%d %H:%M} "
                                   "UTC): reload the service")
     # The same certificate: OK, and -v says so.
     same = write_pem(tmp_path / "same.pem", old, intermediate_ca.issued)
@@ -42,7 +42,7 @@ def test_the_stale_certificate_is_critical_once_below_c(tls_server, intermediate
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "--expect-file", renewed)
     assert result.code == 2 and "still serves the certificate" in result.status
     assert result.status.endswith("reload the service - leaf 'localhost' expires in 5.0 days "
-                                  f"({old.cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)")  # and the expiry itself
+                                  f"({not_after(old.cert):%Y-%m-%d %H:%M} UTC)")  # and the expiry itself
 
 
 def test_a_bad_expect_file_is_unknown_before_any_connection(intermediate_ca: CA, tmp_path: Path, capsys) -> None:
