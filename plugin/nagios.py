@@ -98,24 +98,28 @@ class FailureContext(nagiosplugin.Context):  # type: ignore[misc]
         return nagiosplugin.Result(_STATES[error.status], nagios_text(error.message), metric)
 
 
-class NotesContext(nagiosplugin.Context):  # type: ignore[misc]
-    """The -v/-vv header lines ride along as an OK result without perfdata."""
+class _Carried(nagiosplugin.Context):  # type: ignore[misc]
+    """A metric whose state the findings carry: an OK result, and perfdata where a subclass gives some."""
+
+    name = ""
 
     def __init__(self) -> None:
-        super().__init__("notes")
+        super().__init__(self.name)
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
         return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
 
 
-class DaysContext(nagiosplugin.Context):  # type: ignore[misc]
+class NotesContext(_Carried):
+    """The -v/-vv header lines ride along without perfdata."""
+
+    name = "notes"
+
+
+class DaysContext(_Carried):
     """Perfdata for one certificate's time left; its state is carried by the findings about it."""
 
-    def __init__(self) -> None:
-        super().__init__("days")
-
-    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
-        return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
+    name = "days"
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
         row: CertRow = metric.value
@@ -123,14 +127,10 @@ class DaysContext(nagiosplugin.Context):  # type: ignore[misc]
                                         number(row.crit / DAY))
 
 
-class TimeContext(nagiosplugin.Context):  # type: ignore[misc]
+class TimeContext(_Carried):
     """Perfdata ``time``: connect, STARTTLS and handshake of the slowest handshake, in seconds."""
 
-    def __init__(self) -> None:
-        super().__init__("time")
-
-    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Result:
-        return nagiosplugin.Result(nagiosplugin.Ok, metric=metric)
+    name = "time"
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
         return nagiosplugin.Performance("time", f"{metric.value:.6f}", "s", min=0)
