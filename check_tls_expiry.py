@@ -26,7 +26,6 @@ from plugin.status import NAME, Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conflict, parse_threshold
 
 if TYPE_CHECKING:
-    from plugin.evaluate import Expected
     from plugin.findings import Evaluation
 
 __all__ = ["build_parser", "main"]
@@ -333,39 +332,17 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = target.endpoint
 
         def job() -> Evaluation:
+            from plugin.files import load_expected
             from plugin.tls import Trust, fetch  # network mode only
 
             # A bad --expect-file is found before any network I/O.
-            expected = _expected(options.expect_file) if options.expect_file is not None else None
+            expected = load_expected(options.expect_file) if options.expect_file is not None else None
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             presented = fetch(target, trust, budget)
             return evaluate(presented, Policy(options.warning, options.critical, target.verify, options.pins),
                             datetime.now(timezone.utc), expected=expected, check=within_budget)
 
     return endpoint, job
-
-
-def _expected(path: str) -> Expected:
-    """The leaf of --expect-file (the end-entity certificate wherever it sits). Unreadable, or holding no
-    certificate: UNKNOWN, since what is wrong is the check's input, not the service."""
-    from plugin.certinfo import CertificateParseError, CertInfo
-    from plugin.chain import choose_leaf
-    from plugin.errors import CertificateFileError, InputError
-    from plugin.evaluate import Expected
-    from plugin.files import load_file
-
-    shown = clean(path, 120)
-    try:
-        presented = load_file(path)
-        infos = [CertInfo.from_der(der) for der, _ in presented.certificates]
-    except CertificateFileError as exc:
-        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
-    except CertificateParseError as exc:
-        raise InputError(f"--expect-file {shown}: a certificate in it cannot be parsed: {clean(str(exc))}") from exc
-    except InputError as exc:
-        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
-    certs = [info.x509 for info in infos if info.x509 is not None]
-    return Expected(shown, infos[choose_leaf(certs)] if len(certs) == len(infos) else infos[0])
 
 
 def _port(options: argparse.Namespace) -> int:

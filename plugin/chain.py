@@ -50,6 +50,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from .compat import not_valid_after, not_valid_before
+from .der import CERTIFICATE_LABELS, element, oid_text, pem_blocks, trusted_certificate
 from .errors import InputError
 from .sanitize import clean
 
@@ -82,7 +83,6 @@ MAX_PATH_SIGNATURE_CHECKS = 32
 
 # A c_rehash / openssl rehash link: <8 hex digits of the subject hash>.<n>
 _HASH_LINK = re.compile(r"^([0-9a-f]{8})\.(\d+)$")
-_PEM_LABELS = (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE")
 
 
 class PathElement(NamedTuple):
@@ -183,44 +183,10 @@ _SIGNATURE_KEYS: dict[str, frozenset[str]] = {
 }
 
 
-def _tlv(data: bytes, offset: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at ``offset``; ValueError or IndexError if broken."""
-    tag = data[offset]
-    if tag & 0x1F == 0x1F:
-        raise ValueError("multi-byte tag")
-    first = data[offset + 1]
-    start = offset + 2
-    if first < 0x80:
-        length = first
-    elif 0x81 <= first <= 0x84:
-        count = first & 0x7F
-        length = int.from_bytes(data[start : start + count], "big")
-        start += count
-    else:
-        raise ValueError("indefinite or oversized length")
-    if start + length > len(data):
-        raise ValueError("element runs past its container")
-    return tag, start, start + length
-
-
-def _oid_text(raw: bytes) -> str:
-    arcs: list[int] = []
-    value = 0
-    for byte in raw:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if not arcs:
-        raise ValueError("empty OID")
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in (first, arcs[0] - 40 * first, *arcs[1:]))
-
-
 def _public_key_oid(cert: x509.Certificate) -> str | None:
     """The subjectPublicKeyInfo algorithm OID, or None: what OpenSSL's key-type test looks at.
 
-    Version difference (for compat.py): ``public_key_algorithm_oid`` exists from cryptography 43; before, the OID
+    Version difference: ``public_key_algorithm_oid`` exists from cryptography 43; before, the OID
     is read from the DER, which also works for keys a version cannot load (RSA-PSS keys on cryptography 38).
     """
     try:
@@ -231,16 +197,16 @@ def _public_key_oid(cert: x509.Certificate) -> str | None:
         return None
     try:
         tbs = cert.tbs_certificate_bytes
-        _, position, _ = _tlv(tbs, 0)  # TBSCertificate
-        tag, _, end = _tlv(tbs, position)
+        _, position, _ = element(tbs, 0)  # TBSCertificate
+        tag, _, end = element(tbs, position)
         if tag == 0xA0:  # [0] version
             position = end
         for _ in range(5):  # serialNumber, signature, issuer, validity, subject
-            _, _, position = _tlv(tbs, position)
-        _, position, _ = _tlv(tbs, position)  # subjectPublicKeyInfo
-        _, position, _ = _tlv(tbs, position)  # AlgorithmIdentifier
-        tag, start, end = _tlv(tbs, position)
-        return _oid_text(tbs[start:end]) if tag == 0x06 else None
+            _, _, position = element(tbs, position)
+        _, position, _ = element(tbs, position)  # subjectPublicKeyInfo
+        _, position, _ = element(tbs, position)  # AlgorithmIdentifier
+        tag, start, end = element(tbs, position)
+        return oid_text(tbs[start:end]) if tag == 0x06 else None
     except (ValueError, IndexError):
         return None
 
@@ -375,7 +341,7 @@ def _key_family(key: object) -> str | None:
 def _rsa_scheme(cert: x509.Certificate) -> padding.PKCS1v15 | padding.PSS | None:
     """The RSA padding of ``cert``'s signature; None when it cannot be known.
 
-    Version difference (for compat.py): ``signature_algorithm_parameters`` (cryptography 41) carries the
+    Version difference: ``signature_algorithm_parameters`` (cryptography 41) carries the
     RSASSA-PSS parameters; before it, only PKCS#1 v1.5 signatures can be checked.
     """
     scheme = getattr(cert, "signature_algorithm_parameters", None)
@@ -574,7 +540,7 @@ def _read_hash_links(capath: str) -> list[bytes]:
 
 
 def _pem_certificates(data: bytes) -> list[x509.Certificate]:
-    """Every certificate in a PEM bundle; blocks that are not valid certificates are skipped.
+    """Every certificate in a PEM bundle; blocks that are not valid certificates are skipped, as OpenSSL does.
 
     ``load_pem_x509_certificates`` (cryptography 39+) reads a healthy bundle in one call; it refuses the whole
     bundle for one bad block and ignores TRUSTED CERTIFICATE blocks, so then each block is read on its own.
@@ -586,44 +552,22 @@ def _pem_certificates(data: bytes) -> list[x509.Certificate]:
         except ValueError:
             pass
     certificates = []
-    for label, der in _pem_blocks(data):
-        if label == b"TRUSTED CERTIFICATE":  # the certificate, then OpenSSL's trust settings: cut at its length
-            try:
-                _, _, end = _tlv(der, 0)
-            except (ValueError, IndexError):
-                continue
-            der = der[:end]
+    for label, body in pem_blocks(data)[0]:
+        if label not in CERTIFICATE_LABELS:
+            continue
+        try:
+            der: bytes | None = base64.b64decode(b"".join(body.split()), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if der and label == b"TRUSTED CERTIFICATE":
+            der = trusted_certificate(der)
+        if not der:
+            continue
         try:
             certificates.append(x509.load_der_x509_certificate(der))
         except ValueError:
             continue
     return certificates
-
-
-def _pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(label, DER) of each complete certificate PEM block, in O(len(data)) whatever the file holds."""
-    blocks: list[tuple[bytes, bytes]] = []
-    position = 0
-    while True:
-        begin = data.find(b"-----BEGIN ", position)
-        if begin < 0:
-            return blocks
-        label_end = data.find(b"-----", begin + 11)
-        if label_end < 0:
-            return blocks
-        label = data[begin + 11 : label_end]
-        end = data.find(b"-----END " + label + b"-----", label_end) if label in _PEM_LABELS else -1
-        if end < 0:  # not a certificate, or never closed: look for the next BEGIN after this one
-            position = label_end + 5
-            continue
-        try:
-            der = base64.b64decode(b"".join(data[label_end + 5 : end].split()), validate=True)
-        except (binascii.Error, ValueError):
-            der = b""
-        if der:
-            blocks.append((label, der))
-        position = end + 1
-    return blocks
 
 
 # --- the leaf and the path ------------------------------------------------------------------------------------

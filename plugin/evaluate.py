@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .certinfo import CertificateParseError, CertInfo
 from .findings import CertRow, Evaluation, Finding, Kind
-from .presented import Delivered, Presented, Verification, VerifyCode
+from .presented import Delivered, Expected, Presented, Verification, VerifyCode
 from .sanitize import clean
 from .status import Status
 from .target import HostName
@@ -30,7 +30,7 @@ from .thresholds import Threshold
 if TYPE_CHECKING:
     from .chain import Anchors
 
-__all__ = ["Expected", "Policy", "evaluate"]
+__all__ = ["Policy", "evaluate"]
 
 _LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 # EC curves below 256 bits, as their OID appears in a certificate's DER (secp224r1, secp192r1, secp160r1/r2/k1,
@@ -43,13 +43,6 @@ _WEAK_CURVE_OIDS = (
     bytes.fromhex("06052b81040020"), bytes.fromhex("06092b2403030208010101"), bytes.fromhex("06092b2403030208010103"),
     bytes.fromhex("06092b2403030208010105"),
 )
-
-
-class Expected(NamedTuple):
-    """``--expect-file``: the leaf the service should be serving (the file a renewal job wrote), and the path."""
-
-    path: str
-    leaf: CertInfo
 
 
 class Policy(NamedTuple):

@@ -23,20 +23,17 @@ import binascii
 import os
 import re
 import stat
-from typing import NamedTuple
 
+from .certinfo import CertificateParseError, CertInfo
+from .der import CERTIFICATE_LABELS, Block, Tlv, header, pem_blocks, trusted_certificate
 from .errors import CertificateFileError, InputError
-from .presented import Presented, Verification
+from .presented import Expected, Presented, Verification
 from .sanitize import clean
 
-__all__ = ["MAX_FILE_SIZE", "load_file"]
+__all__ = ["MAX_FILE_SIZE", "load_expected", "load_file"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
 
-# Every PEM marker in one pass: a file with many unterminated BEGIN lines stays linear. RFC 7468 labels are
-# printable ASCII; the lazy bounded repetition keeps a line without a closing "-----" cheap.
-_MARKER = re.compile(rb"-----(BEGIN|END) ([ -~]{0,64}?)-----")
-_CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"})
 # Control characters that never occur in a text file (tab, newlines and form feed do).
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
@@ -66,6 +63,26 @@ def load_file(path: str) -> Presented:
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
+
+
+def load_expected(path: str) -> Expected:
+    """The leaf of --expect-file (the end-entity certificate wherever it sits). Unreadable, or holding no
+    certificate: UNKNOWN, since what is wrong is the check's input, not the service."""
+    from .chain import choose_leaf  # cryptography: only --expect-file needs it here
+
+    shown = clean(path, 120)
+    try:
+        presented = load_file(path)
+        infos = [CertInfo.from_der(der) for der, _ in presented.certificates]
+    except CertificateFileError as exc:
+        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
+    except CertificateParseError as exc:
+        raise InputError(f"--expect-file {shown}: a certificate in it cannot be parsed: {clean(str(exc))}") from exc
+    except InputError as exc:
+        raise InputError(f"--expect-file {shown}: {exc.message}") from exc
+    certs = [info.x509 for info in infos if info.x509 is not None]  # all of them: from_der parsed each
+    return Expected(shown, infos[choose_leaf(certs)])
+
 
 _KINDS = (
     (stat.S_ISDIR, "it is a directory"),
@@ -109,41 +126,13 @@ def _read(path: str, shown: str) -> bytes:
 # --- PEM ----------------------------------------------------------------------------------------------------------
 
 
-class _Block(NamedTuple):
-    label: bytes
-    body: bytes  # between the BEGIN and END lines
-
-
-def _pem_blocks(data: bytes) -> tuple[list[_Block], list[bytes]]:
-    """The complete PEM blocks in file order, and the labels of blocks whose END line never came.
-
-    A BEGIN inside an open block closes nothing: the open one is unterminated, as OpenSSL sees it too.
-    """
-    blocks: list[_Block] = []
-    unterminated: list[bytes] = []
-    open_label: bytes | None = None
-    body_start = 0
-    for marker in _MARKER.finditer(data):
-        kind, label = marker.group(1), marker.group(2)
-        if kind == b"BEGIN":
-            if open_label is not None:
-                unterminated.append(open_label)
-            open_label, body_start = label, marker.end()
-        elif label == open_label:
-            blocks.append(_Block(label, data[body_start : marker.start()]))
-            open_label = None
-    if open_label is not None:
-        unterminated.append(open_label)
-    return blocks, unterminated
-
-
 def _from_pem(data: bytes, shown: str) -> list[bytes]:
-    blocks, unterminated = _pem_blocks(data)
-    if any(label in _CERTIFICATE_LABELS for label in unterminated):
+    blocks, unterminated = pem_blocks(data)
+    if any(label in CERTIFICATE_LABELS for label in unterminated):
         raise CertificateFileError(f"{shown} holds a PEM certificate block without its END line (cut short?)")
     certificates: list[bytes] = []
     for block in blocks:
-        if block.label not in _CERTIFICATE_LABELS:
+        if block.label not in CERTIFICATE_LABELS:
             continue  # a key in a combined file, parameters, ...: skipped, and never shown
         number = len(certificates) + 1
         try:
@@ -157,25 +146,21 @@ def _from_pem(data: bytes, shown: str) -> list[bytes]:
             der = _trusted_certificate(der, shown, number)
         certificates.append(der)
     if not certificates:
-        found = [*blocks, *(_Block(label, b"") for label in unterminated)]
+        found = [*blocks, *(Block(label, b"") for label in unterminated)]
         raise CertificateFileError(_holds(shown, [_pem_kind(block) for block in found], text=True))
     return certificates
 
 
 def _trusted_certificate(der: bytes, shown: str, number: int) -> bytes:
-    """The certificate of OpenSSL's "trusted certificate": the DER certificate, then an X509_CERT_AUX.
-
-    cryptography refuses the trailing X509_CERT_AUX, so the certificate is cut out at its own DER length; the
-    trust settings in the AUX part are OpenSSL-local and say nothing about expiry.
-    """
-    outer = _header(der, 0, len(der))
-    if outer is None or outer.tag != _SEQUENCE or outer.end is None:
+    """The certificate of OpenSSL's "trusted certificate": cryptography refuses the trailing X509_CERT_AUX."""
+    certificate = trusted_certificate(der)
+    if certificate is None:
         raise CertificateFileError(f"{shown} holds a TRUSTED CERTIFICATE block (#{number}) that does not start "
                                    "with a DER certificate")
-    return der[: outer.end]
+    return certificate
 
 
-def _pem_kind(block: _Block) -> tuple[str, str | None]:
+def _pem_kind(block: Block) -> tuple[str, str | None]:
     """What a non-certificate PEM block is, as (description, hint); never the block's content."""
     label = block.label
     if b"PRIVATE KEY" in label:  # PKCS#8, PKCS#1, SEC1, OpenSSH, PGP, ...: the label itself is never repeated
@@ -210,46 +195,13 @@ def _holds(shown: str, kinds: list[tuple[str, str | None]], *, text: bool) -> st
 # --- DER ----------------------------------------------------------------------------------------------------------
 
 
-class _Tlv(NamedTuple):
-    tag: int
-    start: int  # where the contents begin
-    end: int | None  # where they end; None for BER's indefinite length (some PKCS#12 writers use it)
-
-
-def _header(data: bytes, offset: int, limit: int) -> _Tlv | None:
-    """One ASN.1 tag and length at ``offset``, contained in ``data[:limit]``; None if there is none.
-
-    Deliberately tiny: single-byte tags, lengths up to 4 bytes (the file is at most 4 MB). It only has to tell
-    certificates from the other things people put in certificate files, not to decode them.
-    """
-    if offset + 2 > limit:
-        return None
-    tag, first = data[offset], data[offset + 1]
-    position = offset + 2
-    if tag & 0x1F == 0x1F:
-        return None
-    if first == 0x80:
-        return _Tlv(tag, position, None) if tag & 0x20 else None  # indefinite: constructed encodings only
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count > 4 or position + count > limit:
-            return None
-        length = int.from_bytes(data[position : position + count], "big")
-        position += count
-    if position + length > limit:
-        return None
-    return _Tlv(tag, position, position + length)
-
-
-def _children(data: bytes, parent: _Tlv, most: int) -> list[_Tlv]:
+def _children(data: bytes, parent: Tlv, most: int) -> list[Tlv]:
     """The first ``most`` elements inside a constructed ``parent`` (fewer where one cannot be read)."""
     end = len(data) if parent.end is None else parent.end
-    children: list[_Tlv] = []
+    children: list[Tlv] = []
     position = parent.start
     while position < end and len(children) < most:
-        child = _header(data, position, end)
+        child = header(data, position, end)
         if child is None:
             break
         children.append(child)
@@ -259,11 +211,11 @@ def _children(data: bytes, parent: _Tlv, most: int) -> list[_Tlv]:
     return children
 
 
-def _small_integer(data: bytes, tlv: _Tlv) -> int | None:
+def _small_integer(data: bytes, tlv: Tlv) -> int | None:
     return data[tlv.start] if tlv.tag == _INTEGER and tlv.end == tlv.start + 1 else None
 
 
-def _der_kind(data: bytes, outer: _Tlv) -> tuple[str, str | None] | None:
+def _der_kind(data: bytes, outer: Tlv) -> tuple[str, str | None] | None:
     """What a DER SEQUENCE is when it is recognisably not a certificate; None when it may be one."""
     elements = _children(data, outer, 3)
     tags = [element.tag for element in elements]
@@ -303,7 +255,7 @@ def _from_der(data: bytes, shown: str) -> bytes:
     unreadable = f"{shown} holds a DER object that is not a readable certificate"
     if data[0] != _SEQUENCE:
         raise CertificateFileError(_holds(shown, [], text=False))
-    outer = _header(data, 0, len(data))
+    outer = header(data, 0, len(data))
     if outer is None:
         raise CertificateFileError(f"{unreadable} (it is cut short or its length is broken)")
     kind = _der_kind(data, outer)

@@ -3,9 +3,10 @@
 
 from typing import NamedTuple
 
+from .certinfo import CertInfo
 from .compat import Delivered
 
-__all__ = ["Delivered", "Presented", "Verification", "VerifyCode"]
+__all__ = ["Delivered", "Expected", "Presented", "Verification", "VerifyCode"]
 
 
 class VerifyCode:
@@ -88,3 +89,10 @@ class Presented(NamedTuple):
     note: str | None = None
     details: tuple[str, ...] = ()
     seconds: float | None = None  # connect, STARTTLS and handshake time of the slowest handshake (None: a file)
+
+
+class Expected(NamedTuple):
+    """``--expect-file``: the leaf the service should be serving (the file a renewal job wrote), and the path."""
+
+    path: str
+    leaf: CertInfo
