@@ -9,6 +9,8 @@ acquire (plugin.tls / plugin.files) -> evaluate (plugin.evaluate) -> present (pl
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import gc
 import os
 import signal
@@ -211,21 +213,28 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
 
 def _pins(texts: list[str]) -> tuple[str, ...]:
     """``--pin`` values as ``sha256//BASE64`` (the form -v prints), each a SHA-256 of a SubjectPublicKeyInfo."""
-    import base64
-    import binascii
-
     pins = []
     for text in (item.strip() for value in texts for item in value.split(",")):
-        algorithm, _, digest = text.partition("/")
-        digest = digest.removeprefix("/")
-        try:
-            raw = base64.b64decode(digest, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if algorithm.lower() != "sha256" or len(raw) != 32:
+        raw = _sha256_pin(text)
+        if raw is None:
             raise UsageError(f"--pin {clean(text, 80)!r} is not sha256//BASE64 (a base64 SHA-256 of 32 bytes)")
         pins.append("sha256//" + base64.b64encode(raw).decode("ascii"))
     return tuple(pins)
+
+
+def _sha256_pin(text: str) -> bytes | None:
+    """The 32 bytes of ``sha256//BASE64`` or ``sha256/BASE64``. Both are tried: base64 may itself start with
+    "/", so ``sha256///x...`` (curl's form) and ``sha256//x...`` (the short form of the same pin) overlap."""
+    if text[:7].lower() != "sha256/":
+        return None
+    for digest in (text[8:], text[7:]) if text[7:8] == "/" else (text[7:],):
+        try:
+            raw = base64.b64decode(digest, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if len(raw) == 32:
+            return raw
+    return None
 
 
 def _trust_paths(cafile: str | None, capath: str | None) -> None:

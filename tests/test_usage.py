@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from check_tls_expiry import main
@@ -89,3 +91,18 @@ def test_the_starttls_ports_of_the_parser_are_the_registry() -> None:
     from plugin.starttls import REGISTRY
 
     assert check_tls_expiry.STARTTLS_PORTS == {name: negotiator.default_port for name, negotiator in REGISTRY.items()}
+
+
+def test_a_pin_whose_base64_starts_with_a_slash_is_read_in_both_forms(root_ca, tmp_path, capsys) -> None:
+    """Base64 may begin with "/": curl's ``sha256///...`` and the short ``sha256//...`` are the same pin."""
+    import base64
+
+    from pki import write_pem
+    from runner import run
+
+    path = write_pem(tmp_path / "leaf.pem", root_ca.leaf(not_after=timedelta(days=200)))
+    digest = base64.b64encode(b"\xfc" + bytes(31)).decode("ascii")
+    assert digest.startswith("/")
+    for pin in (f"sha256//{digest}", f"sha256/{digest}"):
+        result = run(capsys, "--file", path, "--pin", pin)
+        assert result.code == 2 and "(1 pin given, the leaf's is sha256//" in result.status, pin
