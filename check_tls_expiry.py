@@ -125,9 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-H", "--host", metavar="NAME",
                        help="DNS name or IP address of the endpoint; used to connect, for SNI and to verify the "
                             "certificate's name. Unicode names are sent as IDNA A-labels.")
-    where.add_argument("-I", "--address", metavar="ADDR",
+    where.add_argument("-I", "--address", metavar="ADDR", action="append",
                        help="connect to this address instead of resolving --host; SNI and name verification still "
-                            "use the host name")
+                            "use the host name. Several (a comma list, or -I repeated; IPv6 bare or in brackets): "
+                            "every one is checked, the state is the worst and the status line names the address at "
+                            "fault")
+    where.add_argument("--all-addresses", action="store_true",
+                       help="check every address the name resolves to (A and AAAA; -4/-6 restrict), concurrently "
+                            "within -t: a stale node behind round-robin DNS or a load balancer is named; perfdata "
+                            "adds addresses= and addresses_failing=")
+    where.add_argument("--all-key-types", action="store_true",
+                       help="also fetch the RSA and the ECDSA certificate (TLS 1.2 handshakes offering only that "
+                            "type's cipher suites), so a forgotten RSA certificate behind a renewed ECDSA one is "
+                            "found; a server with one type is fine, a TLS 1.3-only server gets a note")
     where.add_argument("-p", "--port", metavar="N",
                        help="TCP port (default: 443, or the standard port of the --starttls protocol)")
     where.add_argument("--sni", metavar="NAME",
@@ -194,6 +204,8 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
     if options.file is not None:
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
+                 ("--all-addresses", options.all_addresses or None),
+                 ("--all-key-types", options.all_key_types or None),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
@@ -314,7 +326,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     # plugin.evaluate.evaluate, which a top-level import would have bound already).
     from plugin.budget import Budget
     from plugin.evaluate import Policy, evaluate
-    from plugin.target import Target, parse_host
+    from plugin.target import Target, parse_host, split_addresses
 
     budget = Budget(options.timeout)
 
@@ -335,21 +347,43 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             return evaluate(presented, Policy(options.warning, options.critical, name, options.pins),
                             datetime.now(timezone.utc), anchors=anchors, check=within_budget)
     else:
-        target = Target.build(options.host, _port(options), address=options.address, sni=options.sni,
-                              family=options.family, protocol=options.starttls, xmpp_domain=options.xmpp_domain,
-                              alpn=_alpn(options.alpn))
-        endpoint = target.endpoint
+        addresses: list[str | None] = [None]
+        if options.address is not None:
+            addresses = [item for value in options.address for item in split_addresses(value)]
+        port, alpn = _port(options), _alpn(options.alpn)
+        targets = [Target.build(options.host, port, address=address, sni=options.sni, family=options.family,
+                                protocol=options.starttls, xmpp_domain=options.xmpp_domain, alpn=alpn)
+                   for address in addresses]
+        targets = list(dict.fromkeys(targets))  # "-I 127.0.0.1,127.0.0.1" is one address
+        endpoint = targets[0].endpoint
+        by_address = len(targets) > 1 or options.all_addresses
 
         def job() -> Evaluation:
             from plugin.files import load_expected
-            from plugin.tls import Trust, fetch  # network mode only
+            from plugin.probes import acquire, plan  # network mode only
+            from plugin.tls import Trust
 
             # A bad --expect-file is found before any network I/O.
             expected = load_expected(options.expect_file) if options.expect_file is not None else None
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
-            presented = fetch(target, trust, budget)
-            return evaluate(presented, Policy(options.warning, options.critical, target.verify, options.pins),
-                            datetime.now(timezone.utc), expected=expected, check=within_budget)
+            policy = Policy(options.warning, options.critical, targets[0].verify, options.pins)
+            probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
+            acquired = acquire(probes, trust, budget)
+            if len(acquired) == 1 and not by_address:  # the default check: one handshake, its own verdict
+                presented = acquired[0].presented
+                if presented is None:
+                    raise acquired[0].error or CheckError("the handshake gave no result")
+                return evaluate(presented, policy, datetime.now(timezone.utc), expected=expected,
+                                check=within_budget)
+            from plugin.combine import combine
+            from plugin.findings import ProbeOutcome
+
+            now = datetime.now(timezone.utc)
+            outcomes = [ProbeOutcome(item.probe.label, item.probe.key_type,
+                                     evaluate(item.presented, policy, now, expected=expected, check=within_budget)
+                                     if item.presented is not None else None, item.error)
+                        for item in acquired]
+            return combine(outcomes, by_address=by_address)
 
     return endpoint, job
 

@@ -27,7 +27,7 @@ from .errors import NetworkError, PhaseTimeout
 from .sanitize import clean
 from .target import HostName, Target
 
-__all__ = ["ATTEMPT_DELAY", "Address", "connect", "reason", "resolve"]
+__all__ = ["ATTEMPT_DELAY", "Address", "connect", "peer_text", "reason", "resolve"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def resolve(target: Target, budget: Budget) -> list[Address]:
             addresses.append((family, sockaddr))
     if not addresses:
         raise NetworkError(f"{_host_text(host)} has no {_FAMILY_NAMES.get(target.family, 'usable')} address")
-    log.debug("%s resolves to %s", _host_text(host), ", ".join(_peer_text(*address) for address in addresses))
+    log.debug("%s resolves to %s", _host_text(host), ", ".join(peer_text(*address) for address in addresses))
     return addresses
 
 
@@ -174,7 +174,7 @@ class _Attempt:
     def __init__(self, family: int, sockaddr: tuple[Any, ...]) -> None:
         self.family = family
         self.sockaddr = sockaddr
-        self.peer = _peer_text(family, sockaddr)
+        self.peer = peer_text(family, sockaddr)
         self.sock: socket.socket | None = None
         self.started = 0.0
         self.fragment = ""  # for the error message: "127.0.0.1:443 refused the connection"
@@ -351,7 +351,7 @@ def _milliseconds(value: float) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else _seconds(value)
 
 
-def _peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
+def peer_text(family: int, sockaddr: tuple[Any, ...]) -> str:
     host, port = sockaddr[0], sockaddr[1]
     if family != socket.AF_INET6:
         return f"{host}:{port}"

@@ -16,6 +16,7 @@ __all__ = [
     "CertificateFileError",
     "CheckError",
     "InputError",
+    "KeyTypeNotOffered",
     "NetworkError",
     "PhaseTimeout",
     "UsageError",
@@ -46,6 +47,19 @@ class NetworkError(CheckError):
     """Resolution, connection or handshake failed: outside the plugin's control, so CRITICAL."""
 
     status = Status.CRITICAL
+
+
+class KeyTypeNotOffered(CheckError):
+    """``--all-key-types``: the server would not complete a TLS 1.2 handshake offering only this key type's
+    cipher suites. Not a failure of the endpoint, so OK: it has no such certificate, or it speaks only TLS 1.3,
+    where Python's ``ssl`` cannot ask for a key type (servers differ in the alert they send; which of the two it
+    is shows when no key type at all can be fetched, see :mod:`plugin.combine`)."""
+
+    status = Status.OK
+
+    def __init__(self, key_type: str, why: str) -> None:
+        super().__init__(f"no {key_type} certificate in a TLS 1.2 handshake ({why})")
+        self.key_type = key_type
 
 
 class PhaseTimeout(NetworkError):

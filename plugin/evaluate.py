@@ -30,7 +30,7 @@ from .thresholds import Threshold
 if TYPE_CHECKING:
     from .chain import Anchors
 
-__all__ = ["Policy", "evaluate"]
+__all__ = ["Policy", "evaluate", "finding_order"]
 
 _LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 # EC curves below 256 bits, as their OID appears in a certificate's DER (secp224r1, secp192r1, secp160r1/r2/k1,
@@ -312,14 +312,14 @@ _LEADING = frozenset(Kind) - {Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID, K
                               Kind.EXTRA_NOT_YET_VALID, Kind.HEALTHY}
 
 
-def _order(finding: Finding) -> tuple[int, float]:
+def finding_order(finding: Finding) -> tuple[int, float]:
     left = finding.row.left if finding.row is not None else 0.0
     return (-int(finding.status), float("-inf") if finding.kind in _LEADING else left)
 
 
 def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
             presented: Presented, expected: Expected | None = None) -> Evaluation:
-    return Evaluation(tuple(sorted(findings, key=_order)), tuple(rows), headline,
+    return Evaluation(tuple(sorted(findings, key=finding_order)), tuple(rows), headline,
                       _notes(presented, len(rows), expected), presented.details, presented.seconds)
 
 

@@ -10,10 +10,11 @@ import enum
 from typing import Any, NamedTuple
 
 from .certinfo import CertInfo
+from .errors import CheckError
 from .status import Status
 from .thresholds import DAY
 
-__all__ = ["TRUST_KINDS", "CertRow", "Evaluation", "Finding", "Kind"]
+__all__ = ["TRUST_KINDS", "CertRow", "Evaluation", "Finding", "Kind", "ProbeOutcome"]
 
 
 class Kind(str, enum.Enum):
@@ -40,6 +41,8 @@ class Kind(str, enum.Enum):
     PIN_MISMATCH = "pin_mismatch"
     NOT_RELOADED = "not_reloaded"
     UNEXPECTED_CERTIFICATE = "unexpected_certificate"
+    UNREACHABLE = "unreachable"  # one of several addresses (or key types) could not be checked
+    KEY_TYPE_UNSEEN = "key_type_unseen"  # --all-key-types on a TLS 1.3-only server: a note, never an alarm
     HEALTHY = "healthy"
 
 
@@ -70,10 +73,30 @@ class CertRow(NamedTuple):
 
 
 class Finding(NamedTuple):
+    """``where``: the addresses it was seen on, when the check has several (empty: the endpoint, or every
+    address of a single check); ``key_type``: the ``--all-key-types`` handshake it comes from."""
+
     kind: Kind
     status: Status
     row: CertRow | None = None
     data: dict[str, Any] = {}  # noqa: RUF012 - never mutated; a NamedTuple default
+    where: tuple[str, ...] = ()
+    key_type: str | None = None
+
+
+class ProbeOutcome(NamedTuple):
+    """One handshake of a check that makes several: where, which key type, and its evaluation or error."""
+
+    label: str
+    key_type: str | None
+    evaluation: "Evaluation | None"  # noqa: UP037 - Evaluation is defined below and holds these
+    error: CheckError | None = None
+
+    @property
+    def status(self) -> Status:
+        if self.evaluation is not None:
+            return self.evaluation.status
+        return self.error.status if self.error is not None else Status.UNKNOWN
 
 
 class Evaluation(NamedTuple):
@@ -85,6 +108,10 @@ class Evaluation(NamedTuple):
     notes: tuple[str, ...] = ()
     details: tuple[str, ...] = ()
     seconds: float | None = None  # the handshake time (perfdata "time"); None in file mode
+    # Several handshakes (addresses, key types): each one's own result, and the address counts for perfdata.
+    probes: tuple[ProbeOutcome, ...] = ()
+    addresses: int | None = None  # None: a check of one address, without the "addresses" perfdata
+    failing: int = 0
 
     @property
     def status(self) -> Status:
@@ -93,3 +120,4 @@ class Evaluation(NamedTuple):
     @property
     def problems(self) -> tuple[Finding, ...]:
         return tuple(finding for finding in self.findings if finding.status != Status.OK)
+

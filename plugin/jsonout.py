@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from .certinfo import CertInfo
 from .errors import BackstopTimeout, CheckError
-from .findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind
+from .findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind, ProbeOutcome
 from .sanitize import clean
-from .sentences import days, sentence, summary
+from .sentences import days, probe_summary, sentence, summary
 from .status import Status
 from .thresholds import DAY
 
@@ -45,7 +45,8 @@ _PUBLIC_KEYS = (
 _INVALID = TRUST_KINDS | {Kind.EXPIRED, Kind.NOT_YET_VALID, Kind.HOSTNAME_MISMATCH, Kind.NO_SAN, Kind.WEAK_KEY,
                           Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE,
                           Kind.PIN_MISMATCH}
-# Not "invalid": a stale but valid certificate (not_reloaded, unexpected_certificate) still works for clients.
+# Not "invalid": a stale but valid certificate (not_reloaded, unexpected_certificate) still works for clients, and
+# an address that could not be checked (unreachable) says nothing about a certificate; "state" carries both.
 
 
 def _moment(moment: datetime) -> dict[str, Any]:
@@ -103,6 +104,32 @@ def _finding(finding: Finding) -> dict[str, Any]:
                                 "message": sentence(finding)}
     if finding.row is not None:
         document["label"] = finding.row.label
+    if finding.where:
+        document["addresses"] = [clean(label, 80) for label in finding.where]
+    if finding.key_type is not None:
+        document["key_type"] = finding.key_type
+    return document
+
+
+def _probe(outcome: ProbeOutcome) -> dict[str, Any]:
+    """One address (and key type) of a check that makes several handshakes."""
+    document: dict[str, Any] = {"address": clean(outcome.label, 80)}
+    if outcome.key_type is not None:
+        document["key_type"] = outcome.key_type
+    document.update({"state": outcome.status.name, "message": probe_summary(outcome)})
+    evaluation = outcome.evaluation
+    leaf = next((row for row in evaluation.rows if row.role != "extra"), None) if evaluation is not None else None
+    if evaluation is not None and evaluation.headline is not None:
+        document["days_left"] = days(evaluation.headline.left)
+    if leaf is not None:
+        document["leaf"] = {
+            "subject": clean(leaf.info.subject, 256, keep_escapes=True),
+            "serial_number": f"{leaf.info.serial:x}" if leaf.info.serial is not None else "",
+            "not_after": int(leaf.info.not_after.timestamp()), "days_left": days(leaf.left),
+            "sha256_fingerprint": leaf.info.sha256, **({"pin": leaf.info.pin} if leaf.info.pin else {}),
+        }
+    if evaluation is not None and evaluation.seconds is not None:
+        document["time"] = round(evaluation.seconds, 6)
     return document
 
 
@@ -156,6 +183,10 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
         document.update({"days_left": days(headline.left), "earliest_expiry": _earliest(headline)})
     if evaluation.seconds is not None:
         document["time"] = round(evaluation.seconds, 6)
+    if evaluation.addresses is not None:
+        document.update({"addresses_checked": evaluation.addresses, "addresses_failing": evaluation.failing})
+    if evaluation.probes:
+        document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({
         "chain": [_row(row) for row in evaluation.rows],
         "findings": [_finding(finding) for finding in evaluation.findings],

@@ -30,7 +30,7 @@ from nagiosplugin.output import Output
 from .errors import CheckError
 from .findings import CertRow, Evaluation, Finding
 from .sanitize import clean
-from .sentences import JOIN, describe_row, number, sentence, summary
+from .sentences import JOIN, describe_probe, describe_row, number, sentence, summary
 from .status import NAME, Status
 from .thresholds import DAY
 
@@ -78,6 +78,9 @@ class TlsExpiry(nagiosplugin.Resource):  # type: ignore[misc]
             yield nagiosplugin.Metric(f"days_{row.label}", row, context="days")
         if evaluation.seconds is not None:
             yield nagiosplugin.Metric("time", evaluation.seconds, context="time")
+        if evaluation.addresses is not None:  # -I A,B or --all-addresses: stable counts, even for one address
+            yield nagiosplugin.Metric("addresses", evaluation.addresses, context="count")
+            yield nagiosplugin.Metric("addresses_failing", evaluation.failing, context="count")
 
 
 class FindingContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -136,6 +139,15 @@ class TimeContext(_Carried):
         return nagiosplugin.Performance("time", f"{metric.value:.6f}", "s", min=0)
 
 
+class CountContext(_Carried):
+    """Perfdata ``addresses`` and ``addresses_failing``: how many addresses were checked, how many are not OK."""
+
+    name = "count"
+
+    def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance(metric.name, int(metric.value), "", min=0)
+
+
 def _of(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
     return [result for result in results if result.metric is not None and result.metric.context == context]
 
@@ -168,6 +180,7 @@ class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
                 lines += [nagios_text(clean(line, 200, keep_escapes=True)) for line in result.metric.value.details]
         for result in _of(results, "notes"):
             evaluation: Evaluation = result.metric.value
+            lines += [nagios_text(describe_probe(outcome)) for outcome in evaluation.probes]
             lines += [nagios_text(line) for line in evaluation.notes]
             if self.verbosity >= 2:
                 lines += [nagios_text(line) for line in evaluation.details]
@@ -179,8 +192,8 @@ class TlsSummary(nagiosplugin.Summary):  # type: ignore[misc]
 
 
 def build_check(endpoint: str, job: Callable[[], Evaluation], verbose: int = 0) -> nagiosplugin.Check:
-    check = nagiosplugin.Check(TlsExpiry(job), FindingContext(), FailureContext(), NotesContext(), DaysContext(), TimeContext(),
-                               TlsSummary(nagios_text(endpoint), verbose))
+    check = nagiosplugin.Check(TlsExpiry(job), FindingContext(), FailureContext(), NotesContext(), DaysContext(),
+                               TimeContext(), CountContext(), TlsSummary(nagios_text(endpoint), verbose))
     check.name = NAME  # set after construction: nagiosplugin < 1.4 has no name= argument
     return check
 

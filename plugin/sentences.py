@@ -11,15 +11,20 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
-from .findings import CertRow, Evaluation, Finding, Kind
+from .findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
 from .sanitize import clean
 from .thresholds import DAY
 
-__all__ = ["JOIN", "days", "describe_row", "format_span", "number", "sentence", "summary"]
+__all__ = ["JOIN", "days", "describe_probe", "describe_row", "format_span", "number", "probe_summary", "sentence",
+           "summary"]
 
 # How many problems the status line spells out before it says "(+N more)"; -v lists them all.
 _SHOWN_PROBLEMS = 3
 _SHOWN_NAMES = 4
+# How many addresses a finding seen on several names before it says "and N more".
+_SHOWN_ADDRESSES = 3
+# Findings whose sentence names the key type itself (the leaf's expiry: "the RSA certificate 'x' expires ...").
+_OWN_KEY_TYPE = frozenset({Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID})
 # Problems are joined with " - ", not "; ": Nagios rewrites every ";" in plugin output to ":".
 JOIN = " - "
 
@@ -62,7 +67,9 @@ def _date(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _who(row: CertRow) -> str:
+def _who(row: CertRow, key_type: str | None = None) -> str:
+    if key_type is not None and row.role == "leaf":
+        return f"the {key_type} certificate '{clean(row.info.short_name, 64)}'"
     role = "intermediate" if row.role == "intermediate" else row.role
     where = " (trust store)" if row.sent is None else ""
     return f"{role} '{clean(row.info.short_name, 64)}'{where}"
@@ -81,11 +88,12 @@ def _expiry(finding: Finding, row: CertRow) -> str:
         if kind == Kind.EXTRA_NOT_YET_VALID:
             return f"{who}, not valid before {_date(info.not_before)} ({where})"
         return f"{who}, which expired {format_span(-row.left)} ago ({_date(info.not_after)}, {where})"
+    who = _who(row, finding.key_type)
     if kind == Kind.NOT_YET_VALID:
-        return f"{_who(row)} is not valid before {_date(info.not_before)}"
+        return f"{who} is not valid before {_date(info.not_before)}"
     if kind == Kind.EXPIRED:
-        return f"{_who(row)} expired {format_span(-row.left)} ago ({_date(info.not_after)})"
-    return f"{_who(row)} expires in {format_span(row.left, finding.data.get('limit'))} ({_date(info.not_after)})"
+        return f"{who} expired {format_span(-row.left)} ago ({_date(info.not_after)})"
+    return f"{who} expires in {format_span(row.left, finding.data.get('limit'))} ({_date(info.not_after)})"
 
 
 def _names(row: CertRow) -> str:
@@ -149,7 +157,15 @@ def _healthy(finding: Finding, row: CertRow) -> str:
         trust = f"trust not checked ({reason})" if reason else "trust not checked"
     text = f"{_who(row)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), {trust}"
     note = data.get("note")
-    return f"{text}, {clean(note)}" if note else text
+    if note:
+        text += f", {clean(note)}"
+    if data.get("addresses"):
+        count = data["addresses"]
+        text += ", on both addresses" if count == 2 else f", on all {count} addresses" if count > 2 else ""
+    if "key_types" in data:
+        seen = data["key_types"]
+        text += f" ({' and '.join(seen)} certificate{'s' if len(seen) != 1 else ''} checked)" if seen else ""
+    return text
 
 
 def _about_endpoint(finding: Finding) -> str:
@@ -162,14 +178,35 @@ def _about_endpoint(finding: Finding) -> str:
         return "the file holds no certificate" if data.get("file") else "the server sent no certificate"
     if kind == Kind.VERIFY_FAILED:
         return f"chain does not verify: {clean(data['message'] or 'unknown error')} (OpenSSL error {data['code']})"
+    if kind == Kind.UNREACHABLE:
+        return clean(data["message"], 300, keep_escapes=True)
+    if kind == Kind.KEY_TYPE_UNSEEN:
+        seen = f"only the {data['seen']} certificate" if data.get("seen") else "only one certificate"
+        return f"{seen} could be checked: the server completes no TLS 1.2 handshake that asks for a key type " \
+               "(TLS 1.3 only, where a client cannot ask for one)"
     return str(kind.value).replace("_", " ")
 
 
+def _addresses(labels: tuple[str, ...]) -> str:
+    shown = [clean(label, 80) for label in labels[:_SHOWN_ADDRESSES]]
+    if len(labels) > _SHOWN_ADDRESSES:
+        return f"{', '.join(shown)} and {len(labels) - _SHOWN_ADDRESSES} more addresses"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
 def sentence(finding: Finding) -> str:
-    """The finding in the operator's words (safe to print: certificate text is escaped)."""
-    if finding.row is not None:
-        return _about_row(finding, finding.row)
-    return _about_endpoint(finding)
+    """The finding in the operator's words (safe to print: certificate text is escaped).
+
+    A finding from one of several handshakes says where: "on 127.0.0.2:443, leaf 'x' expires in 5.0 days", and
+    from a key-type handshake which chain ("the RSA certificate 'x' expires ...", "the RSA chain: ...").
+    """
+    text = _about_row(finding, finding.row) if finding.row is not None else _about_endpoint(finding)
+    if finding.key_type is not None and not (finding.kind in _OWN_KEY_TYPE and finding.row is not None
+                                             and finding.row.role == "leaf"):
+        text = f"the {finding.key_type} chain: {text}"
+    if finding.where and not (finding.kind == Kind.UNREACHABLE and finding.data.get("label", "") in text):
+        text = f"on {_addresses(finding.where)}, {text}"
+    return text
 
 
 def summary(evaluation: Evaluation, render: Callable[[Finding], str] = sentence) -> str:
@@ -180,7 +217,32 @@ def summary(evaluation: Evaluation, render: Callable[[Finding], str] = sentence)
     text = JOIN.join(render(finding) for finding in problems[:_SHOWN_PROBLEMS])
     if len(problems) > _SHOWN_PROBLEMS:
         text += f" (+{len(problems) - _SHOWN_PROBLEMS} more, see -v)"
+    if evaluation.addresses is not None and evaluation.addresses > 1:
+        fine = evaluation.addresses - evaluation.failing
+        if fine:
+            text += f" ({fine} other address{'es' if fine != 1 else ''} fine)"
+        else:
+            text += f" (none of the {evaluation.addresses} addresses is fine)"
     return text
+
+
+def probe_summary(outcome: ProbeOutcome) -> str:
+    """What one handshake of several says on its own: its status-line text, or its error."""
+    if outcome.evaluation is not None:
+        return summary(outcome.evaluation)
+    return clean(outcome.error.message, 300, keep_escapes=True) if outcome.error is not None else "no result"
+
+
+def describe_probe(outcome: ProbeOutcome) -> str:
+    """One -v line per address (and key type): its state, its leaf, serial and days left."""
+    scope = f"{clean(outcome.label, 80)}{f' ({outcome.key_type})' if outcome.key_type else ''}"
+    evaluation = outcome.evaluation
+    leaf = next((row for row in evaluation.rows if row.role != "extra"), None) if evaluation else None
+    if leaf is None:
+        return f"{scope}: {outcome.status.name}, {probe_summary(outcome)}"
+    serial = f"{leaf.info.serial:x}" if leaf.info.serial is not None else "unreadable"
+    return (f"{scope}: {outcome.status.name}, {leaf.label} '{clean(leaf.info.short_name, 64)}', serial {serial}, "
+            f"{number(leaf.days_left)} days left")
 
 
 def describe_row(row: CertRow) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .errors import UsageError
 from .sanitize import clean
 
-__all__ = ["HostName", "Target", "parse_host", "parse_port"]
+__all__ = ["HostName", "Target", "parse_host", "parse_port", "split_addresses"]
 
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 # A last label that is a number (decimal, or inet_aton's 0x hex): the WHATWG URL standard's "ends in a number".
@@ -227,6 +227,15 @@ def _check_a_labels(name: str, text: str, option: str) -> None:
         idna.decode(name)
     except (idna.IDNAError, UnicodeError) as exc:
         raise UsageError(f"{option} {_quote(text)} holds an invalid punycode label: {_idna_reason(exc)}") from None
+
+
+def split_addresses(text: str) -> list[str]:
+    """``-I A,B,...``: the items of a comma list, each validated later as a host (IPv6 needs no brackets: it has
+    no commas). An empty item is a usage error, not a silent skip: ``-I 192.0.2.1,`` is a typo."""
+    items = [item.strip() for item in text.split(",")]
+    if len(items) > 1 and not all(items):
+        raise UsageError(f"--address {_quote(text)} has an empty item in its comma list")
+    return items
 
 
 def parse_port(text: str) -> int:

@@ -28,18 +28,22 @@ from typing import NamedTuple
 from . import compat
 from .budget import Budget
 from .connect import Address, connect, reason, resolve
-from .errors import InputError, NetworkError
+from .errors import InputError, KeyTypeNotOffered, NetworkError
 from .presented import Delivered, Presented, Verification, VerifyCode
 from .sanitize import clean
 from .target import Target
 
-__all__ = ["Trust", "fetch"]
+__all__ = ["KEY_TYPES", "Trust", "fetch"]
 
 log = logging.getLogger(__name__)
 
 _HASH_LINK = re.compile(r"^[0-9a-f]{8}\.\d+$")
 # OpenSSL reasons meaning "what came back is not TLS at all".
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
+# --all-key-types: the TLS 1.2 cipher suites that authenticate with each key type (OpenSSL's cipher-string
+# aliases). TLS 1.3 suites do not name a key type, and Python's ssl cannot restrict TLS 1.3 signature
+# algorithms, so a key-type handshake is TLS 1.2 at most.
+KEY_TYPES = {"RSA": "aRSA", "ECDSA": "aECDSA"}
 
 
 class Trust(NamedTuple):
@@ -58,19 +62,27 @@ class Trust(NamedTuple):
         return "the system store"
 
 
-def fetch(target: Target, trust: Trust, budget: Budget) -> Presented:
+def fetch(target: Target, trust: Trust, budget: Budget, *, addresses: list[Address] | None = None,
+          key_type: str | None = None) -> Presented:
     """Handshake with ``target`` and return what it presented, with OpenSSL's verdict.
+
+    ``addresses``: connect to these instead of resolving ``target.connect`` (``--all-addresses`` gives each
+    probe one). ``key_type`` (a key of :data:`KEY_TYPES`): offer only that key type's TLS 1.2 cipher suites, so
+    that a server holding an RSA and an ECDSA certificate shows the one asked for; a server without one raises
+    :class:`KeyTypeNotOffered`.
 
     A server that speaks only TLS 1.0/1.1 is refused by today's OpenSSL defaults; its chain is then fetched
     again with a legacy context, so the operator learns both that and when its certificates expire.
     """
-    first = _verifying_context(trust, target, legacy=False, waived=frozenset())  # a bad trust file fails before I/O
-    addresses = resolve(target, budget)
+    # A bad trust file fails before any I/O.
+    first = _verifying_context(trust, target, legacy=False, waived=frozenset(), key_type=key_type)
+    if addresses is None:
+        addresses = resolve(target, budget)
     try:
-        return _fetch(target, trust, budget, addresses, legacy=False, first=first)
+        return _fetch(target, trust, budget, addresses, legacy=False, first=first, key_type=key_type)
     except _LegacyOnly:
         log.info("the server refused TLS 1.2 and later; retrying with TLS 1.0 allowed to fetch its chain")
-        return _fetch(target, trust, budget, addresses, legacy=True)
+        return _fetch(target, trust, budget, addresses, legacy=True, key_type=key_type)
 
 
 class _LegacyOnly(Exception):
@@ -92,7 +104,7 @@ _NO_CHECK_TIME = 0x200000
 
 
 def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address], *, legacy: bool,
-           first: ssl.SSLContext | None = None) -> Presented:
+           first: ssl.SSLContext | None = None, key_type: str | None = None) -> Presented:
     """Verifying handshakes: one when the endpoint is healthy; when OpenSSL rejects the chain for time, name or
     weak crypto, once more with that check waived (at most three times), so the path to the store is known all
     the same. The evaluation names what was waived, with its own rules."""
@@ -100,13 +112,13 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
     name_matched: bool | None = None
     slowest = 0.0  # connect, STARTTLS and handshake of the slowest attempt: the "time" metric
     while True:
-        context = first if first is not None and not waived else _verifying_context(trust, target, legacy,
-                                                                                     frozenset(waived))
+        context = first if first is not None and not waived else _verifying_context(
+            trust, target, legacy, frozenset(waived), key_type)
         started = time.monotonic()
         with _open(target, addresses, budget) as (sock, peer):
             addresses = [(sock.family, sock.getpeername())]  # retries go to the address that answered
             try:
-                tls, note = _handshake(context, sock, target, budget, legacy)
+                tls, note = _handshake(context, sock, target, budget, legacy, key_type)
             except _VerifyFailed as failed:
                 slowest = max(slowest, time.monotonic() - started)
                 log.info("OpenSSL rejected the chain: error %s: %s", failed.code, clean(failed.message))
@@ -136,12 +148,12 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
                 verdict = Verification(attempted=True, waived=frozenset(waived), name_matched=name_matched,
                                        alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
                 return _presented(target, trust, tls, peer, verdict, note, verified=True, seconds=slowest)
-    context = _context(target, legacy)
+    context = _context(target, legacy, key_type)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     started = time.monotonic()
     with _open(target, addresses, budget) as (sock, peer):
-        tls, note = _handshake(context, sock, target, budget, legacy)
+        tls, note = _handshake(context, sock, target, budget, legacy, key_type)
         with tls:
             slowest = max(slowest, time.monotonic() - started)
             return _presented(target, trust, tls, peer, verdict, note, verified=False, seconds=slowest)
@@ -186,7 +198,8 @@ def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[
         yield sock, peer
 
 
-def _context(target: Target, legacy: bool = False) -> ssl.SSLContext:
+def _context(target: Target, legacy: bool = False, key_type: str | None = None,
+             weak: bool = False) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # Pinned, not inherited: Python builds differ in their floor, and an older server must take the legacy path
     # below (which says so) rather than fail later on a signature algorithm.
@@ -195,22 +208,27 @@ def _context(target: Target, legacy: bool = False) -> ssl.SSLContext:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 is deprecated, and meant here
             context.minimum_version = ssl.TLSVersion.TLSv1
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if key_type is not None:
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    suites = KEY_TYPES[key_type] if key_type is not None else "DEFAULT"
+    if legacy or weak:
+        context.set_ciphers(f"{suites}:@SECLEVEL=0")
+    elif key_type is not None:
+        context.set_ciphers(suites)
     if target.alpn:
         context.set_alpn_protocols(list(target.alpn))
     return context
 
 
-def _verifying_context(trust: Trust, target: Target, legacy: bool, waived: frozenset[str]) -> ssl.SSLContext:
+def _verifying_context(trust: Trust, target: Target, legacy: bool, waived: frozenset[str],
+                       key_type: str | None = None) -> ssl.SSLContext:
     # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
     # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
-    context = _context(target, legacy)
+    context = _context(target, legacy, key_type, weak="weak" in waived)
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST | (_NO_CHECK_TIME if "time" in waived else 0)
     # No fallback to the subject CN: browsers, Go and RFC 6125 ignore it, and so does the offline matcher.
     context.hostname_checks_common_name = False
     context.check_hostname = "name" not in waived
-    if "weak" in waived:
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     if trust.cafile or trust.capath:
         try:
             context.load_verify_locations(cafile=trust.cafile, capath=trust.capath)
@@ -242,7 +260,8 @@ def _load_system_trust(context: ssl.SSLContext) -> None:
 
 
 def _handshake(
-    context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget, legacy: bool
+    context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget, legacy: bool,
+    key_type: str | None = None,
 ) -> tuple[ssl.SSLSocket, str | None]:
     """Wrap and handshake; return the TLS socket and a note when the server ended it after its certificates.
 
@@ -266,10 +285,10 @@ def _handshake(
         if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.handshake_certificates(tls, verified=False):
             return tls, f"the server then asked for a client certificate ({reason(exc)})"
         tls.close()
-        raise _translate(exc, budget, phase, legacy) from exc
+        raise _translate(exc, budget, phase, legacy, key_type) from exc
     except OSError as exc:
         tls.close()
-        raise _translate(exc, budget, phase, legacy) from exc
+        raise _translate(exc, budget, phase, legacy, key_type) from exc
     if tls.version() is None:
         # do_handshake() returns without an error when the peer already reset the connection.
         tls.close()
@@ -282,10 +301,16 @@ _CLIENT_CERTIFICATE_WANTED = {"SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV13_ALERT_CER
                               "SSLV3_ALERT_BAD_CERTIFICATE"}
 
 
-def _translate(exc: OSError, budget: Budget, phase: str, legacy: bool) -> Exception:
+def _translate(exc: OSError, budget: Budget, phase: str, legacy: bool, key_type: str | None = None) -> Exception:
     """A library error from the handshake as the project's error (or the legacy-retry signal)."""
     if isinstance(exc, TimeoutError):
         return budget.expired(phase)
+    if key_type is not None and not (isinstance(exc, ssl.SSLError) and exc.reason in _VERSION_MISMATCH
+                                     and not legacy):
+        # Refusing the only suites offered is how a server says it has no such certificate: an alert (which one
+        # varies: handshake_failure, insufficient_security, internal_error from a TLS 1.3-only OpenSSL) or a
+        # closed connection. A version mismatch is first retried with TLS 1.0 allowed, as in the default check.
+        return KeyTypeNotOffered(key_type, clean(reason(exc)))
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)):
         return NetworkError("the server closed the connection during the TLS handshake")
     if isinstance(exc, ssl.SSLError):

@@ -209,6 +209,8 @@ def test_conf_variables_follow_itl_naming() -> None:
         "tls_expiry_ipv4": "false",
         "tls_expiry_ipv6": "false",
         "tls_expiry_ignore_trust": "false",
+        "tls_expiry_all_addresses": "false",
+        "tls_expiry_all_key_types": "false",
         "tls_expiry_verbose": "false",
         "check_ipv4": '"$tls_expiry_ipv4$"',
         "check_ipv6": '"$tls_expiry_ipv6$"',
@@ -329,6 +331,19 @@ object Service "tls-v6" {
   check_interval = 1s
   vars.tls_expiry_ipv6 = true
 }
+object Service "tls-every" {
+  host_name = "web1.example.com"
+  check_command = "tls_expiry"
+  check_interval = 1s
+  vars.tls_expiry_all_addresses = true
+  vars.tls_expiry_all_key_types = true
+}
+object Service "tls-list" {
+  host_name = "web1.example.com"
+  check_command = "tls_expiry"
+  check_interval = 1s
+  vars.tls_expiry_address = [ "127.0.0.1", "127.0.0.2" ]
+}
 object Service "tls-all" {
   host_name = "web1.example.com"
   check_command = "tls_expiry"
@@ -354,6 +369,10 @@ object Service "tls-all" {
         "tls-noaddr": ["--host", "noaddr.example.com"],
         # tls_expiry_ipv6 selects address6 via check_ipv6 and passes -6
         "tls-v6": ["--address", "::1", "--host", "web1.example.com", "-6"],
+        # --all-addresses leaves --address out: every address of --host is checked
+        "tls-every": ["--all-addresses", "--all-key-types", "--host", "web1.example.com"],
+        # an array of addresses repeats --address
+        "tls-list": ["--address", "127.0.0.1", "--address", "127.0.0.2", "--host", "web1.example.com"],
         # unordered arguments come out sorted by key
         "tls-all": ["--address", "127.0.0.1", "--cafile", "/etc/ssl/private-ca.pem", "--critical", "7d",
                     "--host", "mail.example.com", "--port", "587", "--sni", "smtp.example.com",
