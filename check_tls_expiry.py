@@ -63,6 +63,8 @@ exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage error, unreadable
 examples:
   check_tls_expiry -H www.example.com
   check_tls_expiry -H www.example.com -I 192.0.2.10 -w 21d,20% -c 7d,10%
+  check_tls_expiry -H www.example.com --all-addresses --all-key-types
+  check_tls_expiry -H www.example.com --expect-file /etc/letsencrypt/live/www.example.com/cert.pem
   check_tls_expiry -H nas.internal --cafile /etc/ssl/private-ca.pem
   check_tls_expiry -H mail.example.com --starttls smtp -p 587
   check_tls_expiry -H db.example.com --starttls postgres
@@ -131,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "every one is checked, the state is the worst and the status line names the address at "
                             "fault")
     where.add_argument("--all-addresses", action="store_true",
-                       help="check every address the name resolves to (A and AAAA; -4/-6 restrict), concurrently "
-                            "within -t: a stale node behind round-robin DNS or a load balancer is named; perfdata "
-                            "adds addresses= and addresses_failing=")
+                       help="check every address --host resolves to (A and AAAA; -4/-6 restrict), and every -I "
+                            "address, concurrently within -t: a stale node behind round-robin DNS or a load "
+                            "balancer is named; perfdata adds addresses= and addresses_failing=")
     where.add_argument("--all-key-types", action="store_true",
                        help="also fetch the RSA and the ECDSA certificate (TLS 1.2 handshakes offering only that "
                             "type's cipher suites), so a forgotten RSA certificate behind a renewed ECDSA one is "
@@ -349,7 +351,10 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     else:
         addresses: list[str | None] = [None]
         if options.address is not None:
-            addresses = [item for value in options.address for item in split_addresses(value)]
+            # --all-addresses: every address of --host, and those of -I too (a Zabbix or Nagios command that always
+            # passes the host's address loses nothing by it).
+            addresses = [None] * options.all_addresses + [
+                item for value in options.address for item in split_addresses(value)]
         port, alpn = _port(options), _alpn(options.alpn)
         targets = [Target.build(options.host, port, address=address, sni=options.sni, family=options.family,
                                 protocol=options.starttls, xmpp_domain=options.xmpp_domain, alpn=alpn)

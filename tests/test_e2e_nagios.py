@@ -285,7 +285,8 @@ def nagios_results(root_ca: CA, intermediate_ca: CA, root_pem: Path,
         cases = [
             Case("TLS ok", f"check_tls_expiry!localhost!{ok}!30d,25%!14d,10%!{cafile}", 0,
                  re.compile(rf"TLS_EXPIRY OK - localhost:{ok}: leaf 'localhost' expires first, in 2\d\d\.\d "
-                            r"days \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\), chain verified"), chain_labels, f"-p {ok} "),
+                            r"days \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\), chain verified"), chain_labels,
+                 f"127.0.0.1 -p {ok} "),  # not the "TLS all" run, which has the same port
             Case("TLS warning", f"check_tls_expiry!localhost!{warning}!30d!14d!{cafile}", 1,
                  re.compile(rf"TLS_EXPIRY WARNING - localhost:{warning}: leaf 'localhost' expires in "
                             r"(19\.\d|20\.0) days \(.*UTC\)"), chain_labels, f"-p {warning} "),
@@ -295,6 +296,11 @@ def nagios_results(root_ca: CA, intermediate_ca: CA, root_pem: Path,
             Case("TLS untrusted", f"check_tls_expiry!localhost!{untrusted_}!30d,25%!14d,10%!{cafile}", 2,
                  re.compile(rf"TLS_EXPIRY CRITICAL - localhost:{untrusted_}: .*self-signed.*not trusted.*"),
                  ("days", "days_leaf", "time"), f"-p {untrusted_} "),
+            # Every address of localhost (127.0.0.1 here) and both key types: the server has one, which is fine.
+            Case("TLS all", f"check_tls_expiry_all!localhost!{ok}!30d,25%!14d,10%!{cafile}", 0,
+                 re.compile(rf"TLS_EXPIRY OK - localhost:{ok}: leaf 'localhost' expires first, in 2\d\d\.\d "
+                            r"days \(.*UTC\), chain verified \((RSA|ECDSA) certificate checked\)"),
+                 ("addresses", "addresses_failing", *chain_labels), f"--all-addresses --all-key-types -p {ok} "),
             Case("TLS smtp", f"check_tls_expiry_starttls!localhost!smtp!{smtp}!30d,25%!14d,10%!{cafile}", 0,
                  re.compile(rf"TLS_EXPIRY OK - localhost:{smtp}: leaf 'localhost' expires first.*"),
                  chain_labels, f"-p {smtp} "),
@@ -323,7 +329,7 @@ def test_nagios_v_accepts_the_contrib_commands_and_sample_services(tmp_path: Pat
     assert "Total Warnings: 0" in output, output
     assert re.search(r"Total Errors:\s+0\b", output), output
     assert "Checked 3 services." in output, output  # the two uncommented samples and one more
-    assert "Checked 5 commands." in output, output  # the three of the contrib file and two of BASE_OBJECTS
+    assert "Checked 6 commands." in output, output  # the four of the contrib file and two of BASE_OBJECTS
 
 
 @pytest.mark.parametrize("service", ["TLS ok", "TLS warning", "TLS expired", "TLS untrusted", "TLS smtp", "TLS file"])
@@ -368,7 +374,8 @@ def test_contrib_examples_parse_with_the_plugins_parser() -> None:
     text = CONTRIB.read_text(encoding="utf-8")
     commands = dict(re.findall(r"command_name\s+(\S+)\n\s*command_line\s+(.+)", text))
     examples = re.findall(r"^#\s+check_command\s+(check_tls_expiry[^!\s]*)(.*)$", text, re.MULTILINE)
-    assert set(commands) == {"check_tls_expiry", "check_tls_expiry_starttls", "check_tls_expiry_file"}
+    assert set(commands) == {"check_tls_expiry", "check_tls_expiry_all", "check_tls_expiry_starttls",
+                             "check_tls_expiry_file"}
     assert {name for name, _ in examples} == set(commands), "every command needs a '#   check_command' example"
     for name, bang_args in examples:
         args = dict(enumerate(bang_args.split("!")[1:], start=1))

@@ -535,7 +535,7 @@ def template(zabbix_run: ZabbixRun) -> ZabbixRun:
 
 
 TEMPLATE_KEYS = ("tls_expiry.days_left", "tls_expiry.not_after", "tls_expiry.validity", "tls_expiry.message",
-                 "tls_expiry.state", "tls_expiry.sha256_fingerprint")
+                 "tls_expiry.state", "tls_expiry.sha256_fingerprint", "tls_expiry.time", "tls_expiry.addresses_failing")
 
 
 def _trigger_values(run: ZabbixRun, hostid: int) -> dict[str, tuple[int, int, str]]:
@@ -571,6 +571,8 @@ def test_template_dependent_values(template: ZabbixRun) -> None:
     assert set(values("tls_expiry.validity", "history_str")) == {"valid"}
     assert set(values("tls_expiry.state", "history_str")) == {"OK"}
     assert set(values("tls_expiry.sha256_fingerprint", "history_str")) == {leaf.sha256}
+    assert values("tls_expiry.time", "history") and all(0 < float(v) < 2.5 for v in values("tls_expiry.time", "history"))
+    assert values("tls_expiry.addresses_failing", "history_uint") == []  # one address: no count
     (message,) = set(values("tls_expiry.message", "history_text"))
     assert message.startswith("leaf 'localhost' expires first, in ") and message.endswith(", chain verified")
     # The master item's key got the macros: the plugin ran with the host's port, --cafile from the option macro,
@@ -584,7 +586,8 @@ def test_template_dependent_values(template: ZabbixRun) -> None:
 
 def test_template_failure_discards_instead_of_unsupported(template: ZabbixRun) -> None:
     hostid = template.template_hosts["refused"]
-    for key in ("tls_expiry.days_left", "tls_expiry.not_after", "tls_expiry.sha256_fingerprint"):
+    for key in ("tls_expiry.days_left", "tls_expiry.not_after", "tls_expiry.sha256_fingerprint", "tls_expiry.time",
+                "tls_expiry.addresses_failing"):
         item = template.item(hostid, key)
         table = {0: "history", 1: "history_str", 3: "history_uint"}[item["value_type"]]
         assert template.history(item["itemid"], table) == [], key
@@ -648,5 +651,5 @@ def test_template_is_consistent_with_the_plugin() -> None:
     argv = [re.sub(r"\{\$?[A-Z0-9_.]+\}", lambda m: values[m[0]], param) for param in _key_params(master)]
     options = check_tls_expiry.build_parser().parse_args(argv)
     assert (options.output, options.host, options.address, str(options.port)) == (
-        "json", "www.example.com", "192.0.2.10", "443")
+        "json", "www.example.com", ["192.0.2.10"], "443")
     assert options.timeout < SERVER_TIMEOUT
