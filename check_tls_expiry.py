@@ -380,15 +380,10 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
                     raise acquired[0].error or CheckError("the handshake gave no result")
                 return evaluate(presented, policy, datetime.now(timezone.utc), expected=expected,
                                 check=within_budget)
-            from plugin.combine import combine
-            from plugin.findings import ProbeOutcome
+            from plugin.combine import evaluate_all
 
-            now = datetime.now(timezone.utc)
-            outcomes = [ProbeOutcome(item.probe.label, item.probe.key_type,
-                                     evaluate(item.presented, policy, now, expected=expected, check=within_budget)
-                                     if item.presented is not None else None, item.error)
-                        for item in acquired]
-            return combine(outcomes, by_address=by_address)
+            return evaluate_all(acquired, policy, datetime.now(timezone.utc), expected=expected,
+                                by_address=by_address, check=within_budget)
 
     return endpoint, job
 

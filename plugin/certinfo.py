@@ -23,7 +23,7 @@ from . import compat
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["CertInfo", "CertificateParseError"]
+__all__ = ["CertInfo", "CertificateParseError", "key_type"]
 
 
 class CertificateParseError(ValueError):
@@ -171,6 +171,11 @@ class CertInfo:
         return "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
 
     @property
+    def key_type(self) -> str | None:
+        """``RSA`` or ``ECDSA`` for a certificate with such a key, else None (Ed25519, DSA, unreadable)."""
+        return key_type(self.der)
+
+    @property
     def short_name(self) -> str:
         """The subject CN, else the whole subject, else a placeholder."""
         if self.subject_cn is not None:
@@ -181,6 +186,16 @@ class CertInfo:
     def lifetime(self) -> float:
         """Seconds from notBefore to notAfter (at least 1, so percentages of it stay defined)."""
         return max((self.not_after - self.not_before).total_seconds(), 1.0)
+
+
+# The SubjectPublicKeyInfo algorithm OIDs, DER-encoded with their tag: rsaEncryption and id-ecPublicKey. Each
+# occurs in a certificate only as its key's algorithm (the signature algorithms have other OIDs), so a byte search
+# tells the key type without parsing the certificate.
+_KEY_OIDS = (("RSA", bytes.fromhex("06092a864886f70d010101")), ("ECDSA", bytes.fromhex("06072a8648ce3d0201")))
+
+def key_type(der: bytes) -> str | None:
+    """``RSA`` or ``ECDSA`` for a DER certificate with such a key, else None."""
+    return next((name for name, oid in _KEY_OIDS if oid in der), None)
 
 
 _MONTHS = {name: number for number, name in enumerate(

@@ -18,26 +18,20 @@ as a whole says:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from .certinfo import CertInfo
 from .errors import KeyTypeNotOffered
-from .evaluate import finding_order
+from .evaluate import Policy, evaluate, finding_order
 from .findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
+from .presented import Expected
 from .status import Status
 
-__all__ = ["combine", "key_type_of"]
+if TYPE_CHECKING:
+    from .probes import Acquired
 
-# The SubjectPublicKeyInfo algorithm OIDs, DER-encoded with their tag: rsaEncryption and id-ecPublicKey. Each
-# occurs in a certificate only as its key's algorithm (signature OIDs differ), so a byte search is exact enough
-# to say which key type a handshake brought, without parsing the certificate.
-_KEY_OIDS = (("RSA", bytes.fromhex("06092a864886f70d010101")), ("ECDSA", bytes.fromhex("06072a8648ce3d0201")))
-
-
-def key_type_of(info: CertInfo) -> str | None:
-    """``RSA`` or ``ECDSA`` for a leaf with such a key, else None (Ed25519, DSA...)."""
-    return next((name for name, oid in _KEY_OIDS if oid in info.der), None)
-
+__all__ = ["combine", "evaluate_all", "expect_file_applies"]
 
 def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
     """One evaluation from several. ``by_address``: the check covers several addresses (``-I A,B`` or
@@ -72,6 +66,37 @@ def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
         addresses=len(labels) if by_address else None,
         failing=sum(1 for label in labels if label in failing),
     )
+
+
+def evaluate_all(acquired: list[Acquired], policy: Policy, now: datetime, *, expected: Expected | None = None,
+                 by_address: bool, check: Callable[[], None]) -> Evaluation:
+    """Evaluate each handshake with the same policy, then :func:`combine` them."""
+    applies = expect_file_applies(
+        [(item.probe.label, item.probe.key_type,
+          item.presented.certificates[0][0] if item.presented is not None and item.presented.certificates else None)
+         for item in acquired], expected.leaf.key_type if expected is not None else None)
+    outcomes = [ProbeOutcome(item.probe.label, item.probe.key_type,
+                             evaluate(item.presented, policy, now, check=check, expected=expected if compare else None)
+                             if item.presented is not None else None, item.error)
+                for item, compare in zip(acquired, applies)]
+    return combine(outcomes, by_address=by_address)
+
+
+def expect_file_applies(handshakes: list[tuple[str, str | None, bytes | None]], file_type: str | None) -> list[bool]:
+    """Which handshakes ``--expect-file`` is compared with; each is (address label, key type asked for or None,
+    served leaf DER or None when it failed).
+
+    An address serving an RSA and an ECDSA certificate side by side matches a renewed file of one type only: the
+    file is compared with that address's handshakes that brought a leaf of the file's key type. When none did
+    (one handshake without --all-key-types, or the server no longer serves that type at all: the renewal
+    changed it), the default handshake is compared, so a certificate that was never reloaded is always seen.
+    """
+    from .certinfo import key_type
+
+    types = [key_type(der) if der is not None else None for _, _, der in handshakes]
+    matched = {label for (label, _, der), kind in zip(handshakes, types) if der is not None and kind == file_type}
+    return [kind == file_type if label in matched else asked is None
+            for (label, asked, _), kind in zip(handshakes, types)]
 
 
 def _scope(outcome: ProbeOutcome) -> str:
@@ -123,7 +148,7 @@ def _unseen(outcomes: list[ProbeOutcome], defaults: dict[str, ProbeOutcome], by_
             continue
         if all(isinstance(outcome.error, KeyTypeNotOffered) for outcome in typed):
             findings.append(Finding(Kind.KEY_TYPE_UNSEEN, Status.OK, where=(label,) if by_address else (), data={
-                "seen": key_type_of(default.evaluation.rows[0].info)}))
+                "seen": default.evaluation.rows[0].info.key_type}))
     return findings
 
 
@@ -158,6 +183,6 @@ def _healthy(outcomes: list[ProbeOutcome], headline: CertRow | None, by_address:
     if typed:
         kinds = {outcome.key_type for outcome in typed if outcome.evaluation is not None}
         kinds |= {kind for outcome in outcomes if outcome.key_type is None and outcome.evaluation is not None
-                  and outcome.evaluation.rows for kind in [key_type_of(outcome.evaluation.rows[0].info)] if kind}
+                  and outcome.evaluation.rows for kind in [outcome.evaluation.rows[0].info.key_type] if kind}
         data["key_types"] = [kind for kind in ("RSA", "ECDSA") if kind in kinds]
     return Finding(Kind.HEALTHY, Status.OK, headline, data)

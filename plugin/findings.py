@@ -89,7 +89,7 @@ class ProbeOutcome(NamedTuple):
 
     label: str
     key_type: str | None
-    evaluation: "Evaluation | None"  # noqa: UP037 - Evaluation is defined below and holds these
+    evaluation: "Evaluation | None"
     error: CheckError | None = None
 
     @property

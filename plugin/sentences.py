@@ -141,8 +141,12 @@ def _about_row(finding: Finding, row: CertRow) -> str:
         return f"still serves the certificate that expires {_date(info.not_after)}, {clean(data['path'], 120)} " \
                f"holds a newer one (expires {_date(data['file_not_after'])}): reload the service"
     if kind == Kind.UNEXPECTED_CERTIFICATE:
-        return f"serves a different certificate than {clean(data['path'], 120)} (it expires " \
+        text = f"serves a different certificate than {clean(data['path'], 120)} (it expires " \
                f"{_date(info.not_after)}, the file's {_date(data['file_not_after'])})"
+        if data.get("file_type") and not finding.key_type:
+            text += f": the file holds an {data['file_type']} certificate, this handshake got " \
+                    f"{data.get('served_type') or 'another key type'} (--all-key-types fetches both)"
+        return text
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
     return _expiry(finding, row)
