@@ -80,7 +80,7 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
 
     for row in rows:
         check()
-        findings.extend(_expiry(row, now))
+        findings.extend(_expiry(row, now, from_file))
     findings.extend(_weak(on_path, verification, check))
     findings.extend(_trust(verification, on_path, findings))
     if presented.tls_version in _LEGACY_VERSIONS:
@@ -191,14 +191,15 @@ def _row(info: CertInfo, role: str, label: str, sent: int | None, policy: Policy
                    warn=policy.warning.limit(lifetime), crit=policy.critical.limit(lifetime))
 
 
-def _expiry(row: CertRow, now: datetime) -> list[Finding]:
+def _expiry(row: CertRow, now: datetime, from_file: bool) -> list[Finding]:
     extra = row.role == "extra"
+    data = {"file": True} if extra and from_file else {}  # "the file also holds", not "the server also sends"
     if now < row.info.not_before:
         kind = Kind.EXTRA_NOT_YET_VALID if extra else Kind.NOT_YET_VALID
-        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row)]
+        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row, data)]
     if row.left <= 0:
         kind = Kind.EXTRA_EXPIRED if extra else Kind.EXPIRED
-        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row)]
+        return [Finding(kind, Status.WARNING if extra else Status.CRITICAL, row, data)]
     if extra:
         return []
     for status, limit in ((Status.CRITICAL, row.crit), (Status.WARNING, row.warn)):

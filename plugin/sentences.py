@@ -83,7 +83,8 @@ def _expiry(finding: Finding, row: CertRow) -> str:
     info = row.info
     kind = finding.kind
     if kind in (Kind.EXTRA_EXPIRED, Kind.EXTRA_NOT_YET_VALID):
-        who = f"the server also sends '{_name(info.subject)}' issued by '{_name(info.issuer)}'"
+        source = "the file also holds" if finding.data.get("file") else "the server also sends"
+        who = f"{source} '{_name(info.subject)}' issued by '{_name(info.issuer)}'"
         where = "not part of the path that counts"
         if kind == Kind.EXTRA_NOT_YET_VALID:
             return f"{who}, not valid before {_date(info.not_before)} ({where})"

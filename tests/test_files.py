@@ -270,3 +270,14 @@ def test_fuzzer_findings_are_critical_not_internal_errors(capsys) -> None:
                           ("keyerror-unknown-string-tag-in-name.pem", "certificate #2 in the chain cannot be parsed")):
         result = run(capsys, "--file", DATA / name)
         assert result.code == 2 and message in result.status, result.status
+
+
+def test_an_expired_extra_in_a_file_is_what_the_file_holds(root_ca: CA, intermediate_ca: CA, root_pem: Path,
+                                                           tmp_path: Path, capsys) -> None:
+    """The same finding as a server's expired extra cross-sign, in the words of file mode."""
+    cross = CA.root("Old Root").cross_sign(root_ca, not_before=-400 * D, not_after=-5 * D)
+    path = write_pem(tmp_path / "bundle.pem", intermediate_ca.leaf(not_after=200 * D), intermediate_ca.issued, cross)
+    result = run(capsys, "--file", path, "--cafile", root_pem)
+    assert result.code == 1
+    assert "the file also holds 'CN=Test Root CA' issued by 'CN=Old Root', which expired 5.0 days ago" in result.status
+    assert "server" not in result.status
