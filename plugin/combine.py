@@ -52,8 +52,9 @@ def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
     labels = list(dict.fromkeys(outcome.label for outcome in outcomes))
     failing = {outcome.label for outcome in outcomes if _status(outcome) != Status.OK}
     seconds = [o.evaluation.seconds for o in judged if o.evaluation is not None and o.evaluation.seconds is not None]
-    details = tuple(f"{_scope(outcome)}: {line}" for outcome in judged if outcome.evaluation is not None
-                    for line in outcome.evaluation.details)
+    details = tuple(f"{_scope(outcome)}: {line}" for outcome in outcomes
+                    for line in (outcome.evaluation.details if outcome.evaluation is not None
+                                 else outcome.error.details if outcome.error is not None else ()))
     evaluation = worst.evaluation if worst is not None else None
     return Evaluation(
         findings=tuple(findings),
@@ -70,7 +71,15 @@ def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
 
 def evaluate_all(acquired: list[Acquired], policy: Policy, now: datetime, *, expected: Expected | None = None,
                  by_address: bool, check: Callable[[], None]) -> Evaluation:
-    """Evaluate each handshake with the same policy, then :func:`combine` them."""
+    """Evaluate each handshake with the same policy, then :func:`combine` them.
+
+    One address whose every handshake failed is the plain failure of a single check (raised: the presenters
+    report it as they always do), not a combined verdict of nothing.
+    """
+    if not by_address and all(item.presented is None for item in acquired):
+        error = next((item.error for item in acquired if item.probe.key_type is None), acquired[0].error)
+        if error is not None:
+            raise error
     applies = expect_file_applies(
         [(item.probe.label, item.probe.key_type,
           item.presented.certificates[0][0] if item.presented is not None and item.presented.certificates else None)
@@ -132,10 +141,16 @@ def _findings(outcome: ProbeOutcome, default: ProbeOutcome | None, by_address: b
     if default is not None and default.evaluation is not None:
         if _leaf_der(default.evaluation) == _leaf_der(outcome.evaluation):
             return []  # the same certificate as the default handshake: already judged
-        known = {(finding.kind, finding.row.info.der if finding.row else None)
-                 for finding in default.evaluation.problems}
+        known = {_identity(finding) for finding in default.evaluation.problems}
     return [finding._replace(where=where, key_type=outcome.key_type) for finding in problems
-            if (finding.kind, finding.row.info.der if finding.row else None) not in known]
+            if _identity(finding) not in known]
+
+
+def _identity(finding: Finding) -> tuple[Any, ...]:
+    """What makes two findings the same: kind, state, the certificate, and (for a finding about the endpoint,
+    such as a verification error) its data. Used to group them over addresses and to drop repeats."""
+    return (finding.kind, finding.status, finding.row.info.der if finding.row is not None else None,
+            repr(sorted((k, v) for k, v in finding.data.items() if k != "label")))
 
 
 def _unseen(outcomes: list[ProbeOutcome], defaults: dict[str, ProbeOutcome], by_address: bool) -> list[Finding]:
@@ -161,10 +176,7 @@ def _grouped(findings: list[Finding]) -> list[Finding]:
     """The same finding about the same certificate on several addresses becomes one, naming them all."""
     groups: dict[tuple[Any, ...], Finding] = {}
     for finding in findings:
-        key = (finding.kind, finding.status, finding.key_type,
-               finding.row.info.der if finding.row is not None else None,
-               repr(sorted((k, v) for k, v in finding.data.items() if k != "label")),
-               finding.data.get("message"))
+        key = (*_identity(finding), finding.key_type)
         known = groups.get(key)
         groups[key] = finding if known is None else known._replace(
             where=tuple(dict.fromkeys(known.where + finding.where)))
@@ -173,10 +185,17 @@ def _grouped(findings: list[Finding]) -> list[Finding]:
 
 def _healthy(outcomes: list[ProbeOutcome], headline: CertRow | None, by_address: bool) -> Finding:
     """Nothing wrong anywhere: the headline of the handshake whose certificate expires first."""
-    source = next((finding for outcome in outcomes if outcome.evaluation is not None
-                   for finding in outcome.evaluation.findings
-                   if finding.kind == Kind.HEALTHY and finding.row is headline), None)
+    owner, source = next(((outcome, finding) for outcome in outcomes if outcome.evaluation is not None
+                          for finding in outcome.evaluation.findings
+                          if finding.kind == Kind.HEALTHY and finding.row is headline), (None, None))
     data: dict[str, Any] = dict(source.data) if source is not None else {"verified": False}
+    # "the RSA certificate 'x' expires first" when that is the certificate only a key-type handshake saw.
+    key_type = owner.key_type if owner is not None else None
+    if owner is not None and key_type is not None and owner.evaluation is not None:
+        default = next((o for o in outcomes if o.label == owner.label and o.key_type is None), None)
+        if default is not None and default.evaluation is not None and \
+                _leaf_der(default.evaluation) == _leaf_der(owner.evaluation):
+            key_type = None
     if by_address:
         data["addresses"] = len({outcome.label for outcome in outcomes})
     typed = [outcome for outcome in outcomes if outcome.key_type is not None]
@@ -185,4 +204,4 @@ def _healthy(outcomes: list[ProbeOutcome], headline: CertRow | None, by_address:
         kinds |= {kind for outcome in outcomes if outcome.key_type is None and outcome.evaluation is not None
                   and outcome.evaluation.rows for kind in [outcome.evaluation.rows[0].info.key_type] if kind}
         data["key_types"] = [kind for kind in ("RSA", "ECDSA") if kind in kinds]
-    return Finding(Kind.HEALTHY, Status.OK, headline, data)
+    return Finding(Kind.HEALTHY, Status.OK, headline, data, key_type=key_type)

@@ -288,8 +288,11 @@ def _expected(leaf: CertRow, expected: Expected) -> list[Finding]:
     if leaf.info.der == expected.leaf.der:
         return []
     data = {"path": expected.path, "file_not_after": expected.leaf.not_after}
-    if leaf.info.key_type != expected.leaf.key_type:  # e.g. the file is the RSA one of a dual-certificate server
+    if leaf.info.key_type != expected.leaf.key_type:
+        # The file may be the RSA one of a dual-certificate server whose other one this handshake got, or the
+        # renewal changed the key type: a different certificate either way, and the sentence says which types.
         data.update(served_type=leaf.info.key_type, file_type=expected.leaf.key_type)
+        return [Finding(Kind.UNEXPECTED_CERTIFICATE, Status.WARNING, leaf, data)]
     if expected.leaf.not_after > leaf.info.not_after:
         # Still the old certificate: WARNING now, CRITICAL once the one served is itself below -c.
         status = Status.CRITICAL if leaf.left < leaf.crit else Status.WARNING

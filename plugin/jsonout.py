@@ -142,6 +142,8 @@ def _result(evaluation: Evaluation) -> dict[str, str]:
     """The agent's verdict, from the kinds: self-signed alone is "valid-but-self-signed", as the agent says."""
     invalid = {finding.kind for finding in evaluation.problems if finding.kind in _INVALID}
     message = summary(evaluation)
+    if not evaluation.rows:  # every address failed: no certificate to judge, as in a failed single check
+        return {"value": "error", "message": message}
     if invalid == {Kind.SELF_SIGNED}:
         return {"value": "valid-but-self-signed", "message": message}
     return {"value": "invalid" if invalid else "valid", "message": message}

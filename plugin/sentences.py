@@ -24,7 +24,7 @@ _SHOWN_NAMES = 4
 # How many addresses a finding seen on several names before it says "and N more".
 _SHOWN_ADDRESSES = 3
 # Findings whose sentence names the key type itself (the leaf's expiry: "the RSA certificate 'x' expires ...").
-_OWN_KEY_TYPE = frozenset({Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID})
+_OWN_KEY_TYPE = frozenset({Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID, Kind.HEALTHY})
 # Problems are joined with " - ", not "; ": Nagios rewrites every ";" in plugin output to ":".
 JOIN = " - "
 
@@ -144,9 +144,10 @@ def _about_row(finding: Finding, row: CertRow) -> str:
     if kind == Kind.UNEXPECTED_CERTIFICATE:
         text = f"serves a different certificate than {clean(data['path'], 120)} (it expires " \
                f"{_date(info.not_after)}, the file's {_date(data['file_not_after'])})"
-        if data.get("file_type") and not finding.key_type:
-            text += f": the file holds an {data['file_type']} certificate, this handshake got " \
-                    f"{data.get('served_type') or 'another key type'} (--all-key-types fetches both)"
+        if data.get("file_type"):
+            served = f"an {data['served_type']} one" if data.get("served_type") else "another key type"
+            text += f": the file holds an {data['file_type']} certificate, the server sent {served} (where both " \
+                    "types are served, --all-key-types compares each)"
         return text
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
@@ -160,7 +161,8 @@ def _healthy(finding: Finding, row: CertRow) -> str:
     else:
         reason = data.get("reason")
         trust = f"trust not checked ({reason})" if reason else "trust not checked"
-    text = f"{_who(row)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), {trust}"
+    text = f"{_who(row, finding.key_type)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), " \
+           f"{trust}"
     note = data.get("note")
     if note:
         text += f", {clean(note)}"

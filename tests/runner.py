@@ -15,6 +15,8 @@ PERF_ITEM = re.compile(r"^(?P<label>[a-z0-9_]+)=(?P<value>-?\d+(?:\.\d{1,2})?)(?
                        r"(?:;(?P<crit>\d+(?:\.\d{1,2})?)?)?)?$")
 # The handshake time: seconds (a guideline UOM), microsecond decimals, min 0, no thresholds.
 TIME_ITEM = re.compile(r"^time=(?P<value>\d+\.\d{6})s;;;0$")
+# The address counts of a check of several addresses: whole numbers, min 0, no thresholds.
+COUNT_ITEM = re.compile(r"^(?P<label>addresses|addresses_failing)=(?P<value>\d+);;;0$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class Outcome:
         for item in perf_text.split():
             if item.startswith("time="):
                 assert TIME_ITEM.match(item), f"bad perfdata item {item!r}"
+                continue
+            count = COUNT_ITEM.match(item)
+            if count:
+                items[count.group("label")] = (float(count.group("value")), None, None)
                 continue
             match = PERF_ITEM.match(item)
             assert match, f"bad perfdata item {item!r}"
