@@ -63,7 +63,9 @@ def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
         notes=(f"certificates of {_scope(worst)}:", *evaluation.notes) if worst and evaluation else (),
         details=details,
         seconds=max(seconds) if seconds else None,
-        probes=tuple(outcomes),
+        # -v and JSON list every handshake, except the key types of an address that failed: said once.
+        probes=tuple(outcome for outcome in outcomes if outcome.key_type is None or outcome.evaluation is not None
+                     or (defaults.get(outcome.label) is not None and defaults[outcome.label].evaluation is not None)),
         addresses=len(labels) if by_address else None,
         failing=sum(1 for label in labels if label in failing),
     )

@@ -28,7 +28,7 @@ __all__ = ["Acquired", "Probe", "acquire", "plan"]
 
 # How long to wait past the deadline for a probe thread before calling it timed out: every phase inside it is
 # bounded by the budget, so a thread that is still running then is stuck in a call that ignores its timeout.
-_JOIN_GRACE = 0.2
+_JOIN_GRACE = 0.1
 
 
 class Probe(NamedTuple):
@@ -53,15 +53,23 @@ class Acquired(NamedTuple):
 def plan(targets: list[Target], budget: Budget, *, every_address: bool = False,
          key_types: bool = False) -> list[Probe]:
     """The probes for these targets (one per ``-I`` address). ``every_address`` resolves each target and makes
-    one probe per address (a name that does not resolve raises, as in a single check); ``key_types`` adds a
-    probe per key type for each of them, after the default one."""
+    one probe per address (a name that does not resolve raises when it is the only one, else it is one failing
+    address); ``key_types`` adds a probe per key type for each of them, after the default one."""
     probes: list[Probe] = []
     seen: set[Address] = set()
     for target in targets:
         if not every_address:
             probes.append(Probe(target, _label(target)))
             continue
-        for address in resolve(target, budget):
+        try:
+            addresses = resolve(target, budget)
+        except CheckError:
+            if len(targets) == 1:
+                raise  # the only name: the check's own failure
+            # One name of several: its probe resolves again and fails with the same sentence, as one address.
+            probes.append(Probe(target, _label(target)))
+            continue
+        for address in addresses:
             if address not in seen:
                 seen.add(address)
                 probes.append(Probe(target, peer_text(*address), (address,)))

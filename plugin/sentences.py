@@ -8,6 +8,7 @@ that consumer's presenter.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -142,8 +143,9 @@ def _about_row(finding: Finding, row: CertRow) -> str:
         return f"still serves the certificate that expires {_date(info.not_after)}, {clean(data['path'], 120)} " \
                f"holds a newer one (expires {_date(data['file_not_after'])}): reload the service"
     if kind == Kind.UNEXPECTED_CERTIFICATE:
-        text = f"serves a different certificate than {clean(data['path'], 120)} (it expires " \
-               f"{_date(info.not_after)}, the file's {_date(data['file_not_after'])})"
+        served, filed = _date(info.not_after), _date(data["file_not_after"])
+        dates = f"both expire {served}" if served == filed else f"it expires {served}, the file's {filed}"
+        text = f"serves a different certificate than {clean(data['path'], 120)} ({dates})"
         if data.get("file_type"):
             served = f"an {data['served_type']} one" if data.get("served_type") else "another key type"
             text += f": the file holds an {data['file_type']} certificate, the server sent {served} (where both " \
@@ -201,6 +203,13 @@ def _addresses(labels: tuple[str, ...]) -> str:
     return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
+def _names_itself(finding: Finding, text: str) -> bool:
+    """An error that already says where ("cannot connect: 127.0.0.3:443 refused", "cannot resolve x.example")."""
+    label = clean(str(finding.data.get("label", "")), 80)
+    host = label.rsplit(":", 1)[0].strip("[]")  # "127.0.0.3:443", "[::1]:443", "name:443"
+    return bool(host) and re.search(rf"(?<![\w.-]){re.escape(host)}(?![\w.-])", text) is not None
+
+
 def sentence(finding: Finding) -> str:
     """The finding in the operator's words (safe to print: certificate text is escaped).
 
@@ -211,7 +220,7 @@ def sentence(finding: Finding) -> str:
     if finding.key_type is not None and not (finding.kind in _OWN_KEY_TYPE and finding.row is not None
                                              and finding.row.role == "leaf"):
         text = f"the {finding.key_type} chain: {text}"
-    if finding.where and not (finding.kind == Kind.UNREACHABLE and finding.data.get("label", "") in text):
+    if finding.where and not (finding.kind == Kind.UNREACHABLE and _names_itself(finding, text)):
         text = f"on {_addresses(finding.where)}, {text}"
     return text
 

@@ -4,10 +4,15 @@
 * :func:`silent_server`, :func:`closing_server` and :func:`banner_server` are
   small threaded TCP servers that do not speak TLS.
 * :func:`refused_port` returns a port where nothing listens.
+* :func:`black_hole` is a listener whose backlog is full: connects hang.
 
 Everything binds to ``127.0.0.1`` on an ephemeral port chosen by the kernel,
 so there is no port-picking race, and every context manager stops its
 process or threads and closes its sockets on exit, with bounded timeouts.
+:func:`openssl_server`, :func:`silent_server` and :func:`black_hole` also
+take another loopback ``host`` and a fixed ``port``, so that several peers
+on 127.0.0.1, 127.0.0.2, ... and ::1 share one port like the addresses of
+one name.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Protocol
 
+import pytest
 from cryptography import x509
 
 from pki import Issued, write_key, write_pem
@@ -33,6 +39,7 @@ __all__ = [
     "HOST",
     "TLSServerFactory",
     "banner_server",
+    "black_hole",
     "closing_server",
     "openssl_server",
     "refused_port",
@@ -50,8 +57,9 @@ SHUTDOWN_TIMEOUT = 5.0
 
 # What OpenSSL 3.0 s_server prints on stdout once it is listening, e.g.
 # "ACCEPT 127.0.0.1:40123" (or "ACCEPT [::1]:40123").  It is not printed
-# with -quiet.
+# with -quiet.  Given a fixed port, it prints a bare "ACCEPT".
 _ACCEPT_RE = re.compile(rb"^ACCEPT .*:(\d+)\r?$", re.MULTILINE)
+_BARE_ACCEPT_RE = re.compile(rb"^ACCEPT\r?$", re.MULTILINE)
 
 # Poll interval of the threaded servers; bounds how long teardown takes.
 _POLL = 0.02
@@ -87,9 +95,10 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_for_port(
-    proc: subprocess.Popen[bytes], cmd: Sequence[str], stdout_path: Path, stderr_path: Path, host: str = HOST
+    proc: subprocess.Popen[bytes], cmd: Sequence[str], stdout_path: Path, stderr_path: Path, host: str = HOST,
+    fixed_port: int = 0,
 ) -> int:
-    """Wait for s_server's ACCEPT line, then check that the port answers."""
+    """Wait for s_server's ACCEPT line, then check that the port (``fixed_port``, else the reported one) answers."""
 
     def fail(why: str) -> RuntimeError:
         return RuntimeError(
@@ -102,9 +111,12 @@ def _wait_for_port(
     deadline = time.monotonic() + STARTUP_TIMEOUT
     port: int | None = None
     while port is None:
-        match = _ACCEPT_RE.search(stdout_path.read_bytes())
+        printed = stdout_path.read_bytes()
+        match = _ACCEPT_RE.search(printed)
         if match:
             port = int(match.group(1))
+        elif fixed_port and _BARE_ACCEPT_RE.search(printed):
+            port = fixed_port
         elif proc.poll() is not None:
             raise fail(f"exited with status {proc.returncode} before listening")
         elif time.monotonic() > deadline:
@@ -134,10 +146,11 @@ def openssl_server(
     *,
     extra_args: Sequence[str] = (),
     host: str = HOST,
+    port: int = 0,
 ) -> Iterator[int]:
     """Run ``openssl s_server -www`` on ``host`` (127.0.0.1; ``::1`` for IPv6) presenting ``leaf`` + ``chain``.
 
-    Yields the TCP port.  ``chain`` is sent after the leaf, in the given order
+    Yields the TCP port: ``port``, or one the kernel picks when it is 0.  ``chain`` is sent after the leaf, in the given order
     (it is passed with ``-cert_chain``; a bundle given to ``-cert`` would only
     send its first certificate).  ``extra_args`` are appended to the command
     line, e.g. ``["-no_tls1_3"]``.
@@ -159,7 +172,7 @@ def openssl_server(
         # Port 0: the kernel picks a free port and s_server reports it in its
         # "ACCEPT host:port" line.  Hence no -quiet, which suppresses that line.
         "-accept",
-        f"[{host}]:0" if ":" in host else f"{host}:0",
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "-cert",
         str(write_pem(workdir / "leaf.pem", leaf)),
         "-key",
@@ -178,7 +191,7 @@ def openssl_server(
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir
         )
     try:
-        yield _wait_for_port(proc, cmd, stdout_path, stderr_path, host)
+        yield _wait_for_port(proc, cmd, stdout_path, stderr_path, host, port)
     finally:
         _stop_process(proc)
 
@@ -197,18 +210,20 @@ def _drain(conn: socket.socket, stop: threading.Event) -> None:
 
 
 @contextmanager
-def _tcp_server(handler: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
-    """Listen on 127.0.0.1:0 and run ``handler(conn, stop)`` in a thread per connection.
+def _tcp_server(
+    handler: Callable[[socket.socket, threading.Event], None], host: str = HOST, port: int = 0
+) -> Iterator[int]:
+    """Listen on ``host:port`` (default 127.0.0.1:0) and run ``handler(conn, stop)`` in a thread per connection.
 
     On exit: ``stop`` is set, the listener and every accepted connection are
     closed, and all threads are joined.
     """
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((HOST, 0))
+    listener.bind((host, port))
     listener.listen(64)
     listener.settimeout(_POLL)
-    port: int = listener.getsockname()[1]
+    port = listener.getsockname()[1]
     stop = threading.Event()
     lock = threading.Lock()
     conns: list[socket.socket] = []
@@ -257,14 +272,14 @@ def _tcp_server(handler: Callable[[socket.socket, threading.Event], None]) -> It
 
 
 @contextmanager
-def silent_server() -> Iterator[int]:
-    """Accept TCP connections and never send a byte.
+def silent_server(host: str = HOST, port: int = 0) -> Iterator[int]:
+    """Accept TCP connections on ``host:port`` (default 127.0.0.1, a kernel-picked port) and never send a byte.
 
     Whatever the client sends is read and discarded; connections are kept
     open until the context exits (or the client closes).  Yields the port.
     """
-    with _tcp_server(_drain) as port:
-        yield port
+    with _tcp_server(_drain, host, port) as bound:
+        yield bound
 
 
 @contextmanager
@@ -314,3 +329,28 @@ def refused_port() -> int:
         port: int = sock.getsockname()[1]
     return port
 
+
+@contextmanager
+def black_hole(host: str = "127.0.0.2", port: int = 0) -> Iterator[int]:
+    """A listener on ``host:port`` that never accepts and whose backlog is full: connects hang. Yields the port.
+
+    Linux queues backlog + 1 connections and then drops further SYNs, so a
+    connect neither succeeds nor fails until the client gives up, like a
+    firewall that swallows packets (and no packet leaves the machine).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with ExitStack() as stack:
+        listener = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
+        listener.bind((host, port))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(16):  # Linux queues backlog + 1 connections; fill until one hangs
+            filler = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
+            filler.settimeout(0.3)
+            try:
+                filler.connect((host, port))
+            except TimeoutError:
+                break
+        else:
+            pytest.fail("the backlog never filled up: no black hole on this kernel")
+        yield port

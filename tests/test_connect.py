@@ -15,14 +15,14 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pki import CA
 from runner import run
+from servers import black_hole
 
 from plugin import connect
 from plugin.budget import Budget
@@ -45,27 +45,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
             return real(sock, address)
 
         monkeypatch.setattr(socket.socket, method, guarded)
-
-
-@contextmanager
-def black_hole(host: str = "127.0.0.2", port: int = 0) -> Iterator[int]:
-    """A listener on ``host:port`` that never accepts and whose backlog is full: connects hang. Yields the port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with ExitStack() as stack:
-        listener = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
-        listener.bind((host, port))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        for _ in range(16):  # Linux queues backlog + 1 connections; fill until one hangs
-            filler = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
-            filler.settimeout(0.3)
-            try:
-                filler.connect((host, port))
-            except TimeoutError:
-                break
-        else:
-            pytest.fail("the backlog never filled up: no black hole on this kernel")
-        yield port
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]],
