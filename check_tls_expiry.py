@@ -369,12 +369,14 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = targets[0].endpoint
 
         def job() -> Evaluation:
-            from plugin.files import load_expected
             from plugin.probes import acquire, plan  # network mode only
             from plugin.tls import Trust
 
-            # A bad --expect-file is found before any network I/O.
-            expected = load_expected(options.expect_file) if options.expect_file is not None else None
+            expected = None
+            if options.expect_file is not None:  # found before any network I/O when it is bad
+                from plugin.files import load_expected
+
+                expected = load_expected(options.expect_file)
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins)
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
