@@ -2,7 +2,7 @@
 """check_tls_expiry: warn before any certificate in a TLS endpoint's chain expires, breaks trust or misnames.
 
 The single entry point. It only parses the command line and wires the layers together:
-acquire (plugin.tls / plugin.files) -> evaluate (plugin.evaluate) -> present (plugin.nagios).
+acquire (plugin.acquire.tls / plugin.acquire.files) -> evaluate (plugin.evaluate) -> present (plugin.present.nagios).
 ``main(argv=None)`` returns the exit code, so tests can run the whole plugin in-process.
 """
 
@@ -29,11 +29,11 @@ from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conf
 
 if TYPE_CHECKING:
     from plugin.budget import Budget
-    from plugin.findings import Evaluation
+    from plugin.evaluate.findings import Evaluation
 
 __all__ = ["build_parser", "main"]
 
-# plugin.starttls.REGISTRY's names and default ports (tests/test_usage.py keeps them equal), so that parsing the
+# plugin.acquire.starttls.REGISTRY's names and default ports (tests/test_usage.py keeps them equal), so that parsing the
 # command line does not import every negotiator (2-3 ms of a healthy run).
 STARTTLS_PORTS = {"smtp": 25, "lmtp": 24, "imap": 143, "pop3": 110, "ftp": 21, "ldap": 389, "xmpp": 5222,
                   "xmpp-server": 5269, "postgres": 5432, "mysql": 3306, "nntp": 119, "sieve": 4190, "irc": 6667}
@@ -283,10 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _backstop(options.timeout + BACKSTOP_GRACE):
             if json_mode:
-                from plugin.jsonout import render_json
+                from plugin.present.jsonout import render_json
 
                 return _emit(render_json(endpoint, job), 0)
-            from plugin.nagios import build_check, render
+            from plugin.present.nagios import build_check, render
 
             text, code = render(build_check(endpoint, job, options.verbose), options.verbose)
     except BackstopTimeout as exc:
@@ -321,7 +321,7 @@ def _wants_json(argv: list[str]) -> bool:
 
 
 def _json_failure(endpoint: str, error: CheckError | BackstopTimeout) -> str:
-    from plugin.jsonout import failure_json
+    from plugin.present.jsonout import failure_json
 
     return failure_json(endpoint, error)
 
@@ -344,8 +344,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = clean(options.file, 120)
 
         def job() -> Evaluation:
-            from plugin.chain import Anchors  # file mode only: it needs cryptography, network checks do not
-            from plugin.files import load_file
+            from plugin.acquire.chain import Anchors  # file mode only: it needs cryptography, network checks do not
+            from plugin.acquire.files import load_file
 
             presented = load_file(options.file)
             # The trust store completes the path the way it would in a handshake (and gives days_root).
@@ -369,12 +369,12 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = targets[0].endpoint
 
         def job() -> Evaluation:
-            from plugin.probes import acquire, plan  # network mode only
-            from plugin.tls import Trust
+            from plugin.acquire.probes import acquire, plan  # network mode only
+            from plugin.acquire.tls import Trust
 
             expected = None
             if options.expect_file is not None:  # found before any network I/O when it is bad
-                from plugin.files import load_expected
+                from plugin.acquire.files import load_expected
 
                 expected = load_expected(options.expect_file)
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
@@ -387,7 +387,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
                     raise acquired[0].error or CheckError("the handshake gave no result")
                 return evaluate(presented, policy, datetime.now(timezone.utc), expected=expected,
                                 check=within_budget)
-            from plugin.combine import evaluate_all
+            from plugin.evaluate.combine import evaluate_all
 
             # A black hole among the addresses holds its probe until the budget is spent, so the chains the
             # others brought are evaluated in a short overtime, inside the whole-run safety net.

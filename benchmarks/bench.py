@@ -16,7 +16,7 @@ both floors, as fresh processes (interleaved, so that drift in the machine's loa
   requires that framework: ``import nagiosplugin`` at the top, a ``nagiosplugin.Check`` with one Resource (whose
   ``probe()`` does the handshake and yields the leaf's days left as one Metric), one ``ScalarContext`` (30:/14:)
   and a Summary, run with ``check()`` and formatted with ``nagiosplugin.output.Output`` over a logging handler,
-  without the Runtime singleton -- as ``plugin.nagios.render()`` does -- into one status line with perfdata;
+  without the Runtime singleton -- as ``plugin.present.nagios.render()`` does -- into one status line with perfdata;
 * for reference, ``python -c pass`` (the interpreter's own start-up, shown but not a contender).
 
 Run it with the interpreter of a normal, non-editable install, as an operator has it (README):
@@ -74,7 +74,7 @@ with socket.create_connection((host, port), timeout=10) as sock:
         print(f"FLOOR OK - {host}:{port}: {tls.version()}, leaf expires {tls.getpeercert()['notAfter']}")
 """
 
-# The second floor: FLOOR's handshake as a minimal nagiosplugin check, formatted like plugin.nagios.render().
+# The second floor: FLOOR's handshake as a minimal nagiosplugin check, formatted like plugin.present.nagios.render().
 FLOOR_NAGIOSPLUGIN = """\
 import io, logging, socket, ssl, sys, time
 import nagiosplugin

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: plugin.chain.build_path on hostile 270-certificate bundles and on a normal chain, in one process.
+"""Benchmark: plugin.acquire.chain.build_path on hostile 270-certificate bundles and on a normal chain, in one process.
 
     python benchmarks/chain_bench.py               # 30 rounds
     python benchmarks/chain_bench.py --rounds 100
@@ -42,8 +42,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from plugin import chain
-from plugin.chain import Anchors, build_path, choose_leaf
+from plugin.acquire import chain
+from plugin.acquire.chain import Anchors, build_path, choose_leaf
 
 NOW = datetime.now(timezone.utc)
 DAY = timedelta(days=1)

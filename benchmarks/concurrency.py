@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: what checking 8 addresses at once (``-I A,B,...``, plugin.probes) costs over checking one, in one process.
+"""Benchmark: what checking 8 addresses at once (``-I A,B,...``, plugin.acquire.probes) costs over checking one, in one process.
 
     python benchmarks/concurrency.py                  # 20 rounds, 50 ms per handshake
     python benchmarks/concurrency.py --rounds 50 --delay 100
@@ -306,7 +306,7 @@ def plugin(argv_list: list[list[str]], sink: io.TextIOBase) -> Callable[[], None
 
 
 def floor_threads(port: int, cafile: Path) -> Callable[[], None]:
-    """Eight plain handshakes at once, a thread each (as plugin.probes starts them)."""
+    """Eight plain handshakes at once, a thread each (as plugin.acquire.probes starts them)."""
 
     def run() -> None:
         errors: list[BaseException] = []

@@ -53,7 +53,7 @@ class KeyTypeNotOffered(CheckError):
     """``--all-key-types``: the server would not complete a TLS 1.2 handshake offering only this key type's
     cipher suites. Not a failure of the endpoint, so OK: it has no such certificate, or it speaks only TLS 1.3,
     where Python's ``ssl`` cannot ask for a key type (servers differ in the alert they send; which of the two it
-    is shows when no key type at all can be fetched, see :mod:`plugin.combine`)."""
+    is shows when no key type at all can be fetched, see :mod:`plugin.evaluate.combine`)."""
 
     status = Status.OK
 

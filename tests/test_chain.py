@@ -1,4 +1,4 @@
-"""plugin.chain: the path OpenSSL would build from a bundle and a trust store, without a handshake, bounded.
+"""plugin.acquire.chain: the path OpenSSL would build from a bundle and a trust store, without a handshake, bounded.
 
 Every test makes its own PKI, dated relative to now. Where a shape verifies in OpenSSL, the path is compared with
 the chain ``openssl verify -show_chain`` prints for the same inputs (see :func:`openssl_path`); shapes OpenSSL
@@ -26,8 +26,8 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from pki import CA, make_name
 
-from plugin import chain
-from plugin.chain import (
+from plugin.acquire import chain
+from plugin.acquire.chain import (
     MAX_PATH_LENGTH,
     MAX_PATH_SIGNATURE_CHECKS,
     MAX_SIGNATURE_CHECKS,

@@ -1,4 +1,4 @@
-"""plugin.combine.combine(): one verdict from several handshakes (addresses, key types), without any network.
+"""plugin.evaluate.combine.combine(): one verdict from several handshakes (addresses, key types), without any network.
 
 Every outcome is a real evaluation (plugin.evaluate.evaluate on a Presented built from DER certificates of a
 throw-away PKI, the way tests/test_evaluate.py does) or a real error of plugin.errors, so what combine() sees is
@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pki import CA, Issued
 
-from plugin.combine import combine
+from plugin.evaluate.combine import combine
 from plugin.errors import KeyTypeNotOffered, NetworkError, PhaseTimeout
 from plugin.evaluate import Policy, evaluate
-from plugin.findings import Evaluation, Finding, Kind, ProbeOutcome
-from plugin.presented import Presented, Verification
-from plugin.sentences import sentence, summary
+from plugin.evaluate.findings import Evaluation, Finding, Kind, ProbeOutcome
+from plugin.acquire.presented import Presented, Verification
+from plugin.present.sentences import sentence, summary
 from plugin.status import Status
 from plugin.thresholds import parse_threshold
 

@@ -24,7 +24,7 @@ from pki import CA
 from runner import run
 from servers import black_hole
 
-from plugin import connect
+from plugin.acquire import connect
 from plugin.budget import Budget
 from plugin.errors import NetworkError
 from plugin.target import Target

@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 from pki import CA, Issued, not_after, not_before, self_signed_leaf
 
-from plugin.chain import Anchors
+from plugin.acquire.chain import Anchors
 from plugin.errors import PhaseTimeout
 from plugin.evaluate import Policy, evaluate
-from plugin.findings import Evaluation, Kind
-from plugin.jsonout import render_json
-from plugin.presented import Presented, Verification, VerifyCode
-from plugin.sentences import format_span, sentence, summary
+from plugin.evaluate.findings import Evaluation, Kind
+from plugin.present.jsonout import render_json
+from plugin.acquire.presented import Presented, Verification, VerifyCode
+from plugin.present.sentences import format_span, sentence, summary
 from plugin.status import Status
 from plugin.target import parse_host
 from plugin.thresholds import parse_threshold
@@ -317,7 +317,7 @@ def test_every_finding_has_a_sentence(pki: tuple[CA, CA]) -> None:
 
 def test_pins_and_expected_certificates_are_kinds(pki: tuple[CA, CA]) -> None:
     from plugin.certinfo import CertInfo
-    from plugin.evaluate import Expected
+    from plugin.acquire.presented import Expected
 
     root, intermediate = pki
     leaf = intermediate.leaf(not_after=60 * D, not_before=-30 * D)

@@ -499,7 +499,7 @@ VERIFY_CODES = st.one_of(st.sampled_from([None, 0, 2, 9, 10, 18, 19, 20, 62]), s
 
 @st.composite
 def presented(draw: st.DrawFn) -> Any:
-    from plugin.presented import Presented, Verification
+    from plugin.acquire.presented import Presented, Verification
 
     certificates = draw(st.one_of(certificate_sets(), st.lists(der_bytes, max_size=5)))
     attempted = draw(st.booleans())
@@ -560,8 +560,8 @@ def policies(draw: st.DrawFn) -> Any:
 def test_evaluate_and_render_any_presented_chain(presented: Any, policy: Any, now: datetime, verbose: int) -> None:
     """Arbitrary DER lists and OpenSSL verdicts through evaluate() and both renderers."""
     from plugin.evaluate import evaluate
-    from plugin.jsonout import render_json
-    from plugin.nagios import build_check, render
+    from plugin.present.jsonout import render_json
+    from plugin.present.nagios import build_check, render
 
     evaluation = evaluate(presented, policy, now)
     with warnings.catch_warnings(record=True) as caught:
@@ -577,9 +577,9 @@ def test_an_extra_certificate_only_openssl_can_read_is_no_internal_error() -> No
     """A verified chain plus one extra certificate that OpenSSL parses and cryptography refuses (X.509 version
     field 80), as a handshake presents them, with OpenSSL's views. Found by the evaluation property above."""
     from plugin.evaluate import Policy, evaluate
-    from plugin.jsonout import render_json
-    from plugin.nagios import build_check, render
-    from plugin.presented import Presented, Verification
+    from plugin.present.jsonout import render_json
+    from plugin.present.nagios import build_check, render
+    from plugin.acquire.presented import Presented, Verification
     from plugin.thresholds import parse_threshold
 
     junk = leaf_variant(version=b"\x50")

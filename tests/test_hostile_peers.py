@@ -16,7 +16,7 @@ from pki import CA
 from runner import run
 from scripted import Close, Pause, ReadBytes, Send, scripted_server
 
-from plugin import connect
+from plugin.acquire import connect
 from plugin.budget import Budget
 from plugin.errors import NetworkError
 from plugin.target import Target

@@ -49,7 +49,7 @@ def test_protocol_against_its_daemon(request, protocol: str, fixture: str, attri
 
 
 def test_default_ports_come_from_the_registry() -> None:
-    from plugin.starttls import REGISTRY
+    from plugin.acquire.starttls import REGISTRY
 
     assert {name: cls.default_port for name, cls in REGISTRY.items()} == {
         "smtp": 25, "lmtp": 24, "imap": 143, "pop3": 110, "ftp": 21, "ldap": 389, "xmpp": 5222,

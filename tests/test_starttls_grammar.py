@@ -16,8 +16,8 @@ import pytest
 
 from plugin.budget import Budget
 from plugin.errors import PhaseTimeout
-from plugin.starttls.text import FTP_GRAMMAR, NNTP_GRAMMAR, SMTP_GRAMMAR, ReplyGrammar, read_coded_reply
-from plugin.starttls.wire import Conversation, StartTLSError
+from plugin.acquire.starttls.text import FTP_GRAMMAR, NNTP_GRAMMAR, SMTP_GRAMMAR, ReplyGrammar, read_coded_reply
+from plugin.acquire.starttls.wire import Conversation, StartTLSError
 
 SENTINEL = b"NEXT REPLY\r\n"
 

@@ -88,7 +88,7 @@ def test_usage_fits_the_guidelines(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_starttls_ports_of_the_parser_are_the_registry() -> None:
     """The parser keeps its own copy of the protocol list so that a healthy check does not import them all."""
     import check_tls_expiry
-    from plugin.starttls import REGISTRY
+    from plugin.acquire.starttls import REGISTRY
 
     assert check_tls_expiry.STARTTLS_PORTS == {name: negotiator.default_port for name, negotiator in REGISTRY.items()}
 

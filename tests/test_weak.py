@@ -1,4 +1,4 @@
-"""plugin.weak: which signatures and keys are weak, on certificates made per test (dates relative to now).
+"""plugin.evaluate.weak: which signatures and keys are weak, on certificates made per test (dates relative to now).
 
 Certificates come from cryptography's CertificateBuilder. Where the installed cryptography refuses to make one
 (new releases will not sign with SHA-1 or MD5; 38 has no RSA-PSS signing, and none signs with MD4), the builder's
@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from plugin.weak import MINIMUM_BITS, RSASSA_PSS, WEAK_SIGNATURE_OIDS, Weakness, weak_signature_hash, weaknesses
+from plugin.evaluate.weak import MINIMUM_BITS, RSASSA_PSS, WEAK_SIGNATURE_OIDS, Weakness, weak_signature_hash, weaknesses
 
 PrivateKey = (
     rsa.RSAPrivateKey

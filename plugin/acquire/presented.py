@@ -3,8 +3,8 @@
 
 from typing import NamedTuple
 
-from .certinfo import CertInfo
-from .compat import Delivered
+from ..certinfo import CertInfo
+from ..compat import Delivered
 
 __all__ = ["Delivered", "Expected", "Presented", "Verification", "VerifyCode"]
 
@@ -39,7 +39,7 @@ class VerifyCode:
     # The chain does not reach the trust store: what --ignore-trust does not alarm on.
     UNTRUSTED = frozenset({UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN,
                            UNABLE_TO_GET_ISSUER_CERT_LOCALLY, UNABLE_TO_VERIFY_LEAF_SIGNATURE})
-    # Weak keys and digests: named by the evaluation's own rules (plugin.weak), which apply on every path.
+    # Weak keys and digests: named by the evaluation's own rules (plugin.evaluate.weak), which apply on every path.
     WEAK = frozenset({EE_KEY_TOO_SMALL, CA_KEY_TOO_SMALL, CA_MD_TOO_WEAK})
 
 
@@ -76,7 +76,7 @@ class Presented(NamedTuple):
 
     ``path`` is the chain OpenSSL built, leaf first: the verified path (ending at the trust anchor, which the
     server may not have sent), or after a failure the chain as far as OpenSSL got. Empty in file mode, where
-    :mod:`plugin.chain` builds the path. ``details`` are connection facts for ``-vv``; ``note`` says how the
+    :mod:`plugin.acquire.chain` builds the path. ``details`` are connection facts for ``-vv``; ``note`` says how the
     handshake ended when that is worth telling (a TLS 1.2 server asking for a client certificate).
     """
 

@@ -22,14 +22,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import KeyTypeNotOffered
-from .evaluate import Policy, evaluate, finding_order
+from ..acquire.presented import Expected
+from ..errors import KeyTypeNotOffered
+from ..status import Status
+from .engine import Policy, evaluate, finding_order
 from .findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
-from .presented import Expected
-from .status import Status
 
 if TYPE_CHECKING:
-    from .probes import Acquired
+    from ..acquire.probes import Acquired
 
 __all__ = ["combine", "evaluate_all", "expect_file_applies"]
 
@@ -102,7 +102,7 @@ def expect_file_applies(handshakes: list[tuple[str, str | None, bytes | None]], 
     (one handshake without --all-key-types, or the server no longer serves that type at all: the renewal
     changed it), the default handshake is compared, so a certificate that was never reloaded is always seen.
     """
-    from .certinfo import key_type
+    from ..certinfo import key_type
 
     types = [key_type(der) if der is not None else None for _, _, der in handshakes]
     matched = {label for (label, _, der), kind in zip(handshakes, types) if der is not None and kind == file_type}

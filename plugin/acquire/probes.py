@@ -4,7 +4,7 @@ key type (``--all-key-types``).
 A *probe* is one handshake the check must see: an address (or a name to resolve) and, optionally, a key type.
 All probes run concurrently, one thread each, against the one ``-t`` budget: every phase of every probe takes
 what is left of it, so the wall time of eight addresses is that of the slowest one, not the sum, and nothing
-outlives the budget. Threads rather than asyncio because each probe is the blocking code of :mod:`plugin.tls`
+outlives the budget. Threads rather than asyncio because each probe is the blocking code of :mod:`plugin.acquire.tls`
 (OpenSSL handshakes, STARTTLS grammars), which a thread runs unchanged; the GIL is released while a socket
 waits, and a handshake's CPU is OpenSSL's, in C.
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from .budget import Budget
+from ..budget import Budget
+from ..errors import CheckError, PhaseTimeout
+from ..target import Target
 from .connect import Address, peer_text, resolve
-from .errors import CheckError, PhaseTimeout
 from .presented import Presented
-from .target import Target
 from .tls import KEY_TYPES, Trust, fetch
 
 __all__ = ["Acquired", "Probe", "acquire", "plan"]
@@ -34,7 +34,7 @@ _JOIN_GRACE = 0.1
 class Probe(NamedTuple):
     """One handshake to make. ``label`` names it in sentences ("127.0.0.2:443"); ``addresses`` pins where to
     connect (None: resolve ``target.connect``, trying each of its addresses RFC 8305 style); ``key_type`` is
-    None (whatever the server prefers) or a key of :data:`plugin.tls.KEY_TYPES`."""
+    None (whatever the server prefers) or a key of :data:`plugin.acquire.tls.KEY_TYPES`."""
 
     target: Target
     label: str

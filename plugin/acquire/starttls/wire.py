@@ -20,9 +20,9 @@ import logging
 import select
 import socket
 
-from ..budget import Budget
-from ..errors import NetworkError
-from ..sanitize import clean
+from ...budget import Budget
+from ...errors import NetworkError
+from ...sanitize import clean
 
 __all__ = ["MAX_REPLY", "Conversation", "StartTLSError", "shown", "shown_bytes"]
 

@@ -20,13 +20,13 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from .certinfo import CertInfo
-from .errors import BackstopTimeout, CheckError
-from .findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind, ProbeOutcome
-from .sanitize import clean
+from ..certinfo import CertInfo
+from ..errors import BackstopTimeout, CheckError
+from ..evaluate.findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind, ProbeOutcome
+from ..sanitize import clean
+from ..status import Status
+from ..thresholds import DAY
 from .sentences import days, probe_summary, sentence, summary
-from .status import Status
-from .thresholds import DAY
 
 __all__ = ["failure_json", "render_json"]
 

@@ -2,17 +2,17 @@
 
 A finding is a :class:`Kind`, a state, the certificate it is about (a :class:`CertRow`, or None for the
 endpoint as a whole) and the data its sentence needs. Sentences are rendered by the presentation layer
-(:mod:`plugin.sentences`); JSON reads kinds and data, never text. A new check is a new kind, not a new path.
+(:mod:`plugin.present.sentences`); JSON reads kinds and data, never text. A new check is a new kind, not a new path.
 """
 
 
 import enum
 from typing import Any, NamedTuple
 
-from .certinfo import CertInfo
-from .errors import CheckError
-from .status import Status
-from .thresholds import DAY
+from ..certinfo import CertInfo
+from ..errors import CheckError
+from ..status import Status
+from ..thresholds import DAY
 
 __all__ = ["TRUST_KINDS", "CertRow", "Evaluation", "Finding", "Kind", "ProbeOutcome"]
 
@@ -93,7 +93,7 @@ class ProbeOutcome:
 
     __slots__ = ("error", "evaluation", "key_type", "label")
 
-    def __init__(self, label: str, key_type: str | None, evaluation: "Evaluation | None",  # noqa: UP037
+    def __init__(self, label: str, key_type: str | None, evaluation: "Evaluation | None",
                  error: CheckError | None = None) -> None:
         self.label = label
         self.key_type = key_type

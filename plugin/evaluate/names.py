@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import warnings
 
-from .certinfo import CertInfo
-from .target import HostName
+from ..certinfo import CertInfo
+from ..target import HostName
 
 __all__ = ["matches"]
 

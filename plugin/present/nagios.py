@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterator
 import nagiosplugin
 from nagiosplugin.output import Output
 
-from .errors import CheckError
-from .findings import CertRow, Evaluation, Finding
-from .sanitize import clean
+from ..errors import CheckError
+from ..evaluate.findings import CertRow, Evaluation, Finding
+from ..sanitize import clean
+from ..status import NAME, Status
+from ..thresholds import DAY
 from .sentences import JOIN, describe_probe, describe_row, number, sentence, summary
-from .status import NAME, Status
-from .thresholds import DAY
 
 __all__ = ["NAME", "TlsExpiry", "build_check", "render"]
 

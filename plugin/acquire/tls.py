@@ -25,13 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from . import compat
-from .budget import Budget
+from .. import compat
+from ..budget import Budget
+from ..errors import InputError, KeyTypeNotOffered, NetworkError
+from ..sanitize import clean
+from ..target import Target
 from .connect import Address, connect, reason, resolve
-from .errors import InputError, KeyTypeNotOffered, NetworkError
 from .presented import Delivered, Presented, Verification, VerifyCode
-from .sanitize import clean
-from .target import Target
 
 __all__ = ["KEY_TYPES", "Trust", "fetch"]
 
@@ -131,7 +131,7 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
                     continue
                 if failed.code in VerifyCode.WEAK and "weak" not in waived:
                     # OpenSSL's security level stops at the weak certificate before building the rest of the
-                    # path; plugin.weak names the weakness, OpenSSL (at level 0) shows the path.
+                    # path; plugin.evaluate.weak names the weakness, OpenSSL (at level 0) shows the path.
                     waived.add("weak")
                     continue
                 verdict = Verification(attempted=True, code=failed.code, message=failed.message,

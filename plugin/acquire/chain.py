@@ -49,10 +49,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from .compat import not_valid_after, not_valid_before
+from ..compat import not_valid_after, not_valid_before
+from ..errors import InputError
+from ..sanitize import clean
 from .der import CERTIFICATE_LABELS, element, oid_text, pem_blocks, trusted_certificate
-from .errors import InputError
-from .sanitize import clean
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes

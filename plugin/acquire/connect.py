@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from itertools import zip_longest
 from typing import Any
 
-from .budget import Budget
-from .errors import NetworkError, PhaseTimeout
-from .sanitize import clean
-from .target import HostName, Target
+from ..budget import Budget
+from ..errors import NetworkError, PhaseTimeout
+from ..sanitize import clean
+from ..target import HostName, Target
 
 __all__ = ["ATTEMPT_DELAY", "Address", "connect", "peer_text", "reason", "resolve"]
 

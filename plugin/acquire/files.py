@@ -24,11 +24,11 @@ import os
 import re
 import stat
 
-from .certinfo import CertificateParseError, CertInfo
+from ..certinfo import CertificateParseError, CertInfo
+from ..errors import CertificateFileError, InputError
+from ..sanitize import clean
 from .der import CERTIFICATE_LABELS, Block, Tlv, header, pem_blocks, trusted_certificate
-from .errors import CertificateFileError, InputError
 from .presented import Expected, Presented, Verification
-from .sanitize import clean
 
 __all__ = ["MAX_FILE_SIZE", "load_expected", "load_file"]
 

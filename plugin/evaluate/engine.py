@@ -5,7 +5,7 @@ called in every loop that grows with the input. Which certificates count is deci
 
 * in a handshake, by OpenSSL: the path it verified (including a trust anchor the server did not send), or
   the path as far as it got when verification failed;
-* in file mode, by :mod:`plugin.chain`, which builds the path the way OpenSSL would, trust store first;
+* in file mode, by :mod:`plugin.acquire.chain`, which builds the path the way OpenSSL would, trust store first;
 * everything else that was sent is an "extra" (an old cross-sign, a stray root): it only raises a WARNING when
   it has expired or is not yet valid, because old clients may still try it.
 
@@ -19,16 +19,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from .certinfo import CertificateParseError, CertInfo
+from ..acquire.presented import Delivered, Expected, Presented, Verification, VerifyCode
+from ..certinfo import CertificateParseError, CertInfo
+from ..sanitize import clean
+from ..status import Status
+from ..target import HostName
+from ..thresholds import Threshold
 from .findings import CertRow, Evaluation, Finding, Kind
-from .presented import Delivered, Expected, Presented, Verification, VerifyCode
-from .sanitize import clean
-from .status import Status
-from .target import HostName
-from .thresholds import Threshold
 
 if TYPE_CHECKING:
-    from .chain import Anchors
+    from ..acquire.chain import Anchors
 
 __all__ = ["Policy", "evaluate", "finding_order"]
 
@@ -121,7 +121,7 @@ Placed = tuple[int | None, CertInfo]  # (position in what was sent, or None for 
 
 def _choose_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors: Anchors | None, now: datetime,
                  check: Callable[[], None]) -> tuple[list[Placed], list[Placed]]:
-    """The one decision of which certificates count: OpenSSL's path in a handshake, plugin.chain's otherwise."""
+    """The one decision of which certificates count: OpenSSL's path in a handshake, plugin.acquire.chain's otherwise."""
     position = {info.der: where for where, info in sent}
     path: list[Placed] = []
     if presented.path:
@@ -143,7 +143,10 @@ def _choose_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors
 def _built_path(presented: Presented, sent: list[tuple[int, CertInfo]], anchors: Anchors | None, now: datetime,
                 check: Callable[[], None]) -> list[Placed]:
     """File mode (or a handshake whose path OpenSSL kept nothing of): build it as OpenSSL would."""
-    from .chain import build_path, choose_leaf  # file mode: needs cryptography, which a handshake path does not
+    from ..acquire.chain import (  # file mode: needs cryptography, which a handshake path does not
+        build_path,
+        choose_leaf,
+    )
 
     readable = [(where, info, info.x509) for where, info in sent]
     usable = [(where, info, cert) for where, info, cert in readable if cert is not None]

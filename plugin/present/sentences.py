@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from .findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
-from .sanitize import clean
-from .thresholds import DAY
+from ..evaluate.findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
+from ..sanitize import clean
+from ..thresholds import DAY
 
 __all__ = ["JOIN", "days", "describe_probe", "describe_row", "format_span", "number", "probe_summary", "sentence",
            "summary"]
