@@ -502,6 +502,44 @@ def mail_chain(intermediate_ca: CA, root_pem: Path, tmp_path_factory: pytest.Tem
 EXIM_USER = "Debian-exim"
 
 
+def exim_daemon(name: str, exim: str, base: Path, ports: str, advertise: str, certificates: str,
+                keys: str) -> DaemonProcess:
+    """Write ``base/exim.conf`` (root-owned, as exim requires) for a daemon on 127.0.0.1 ``ports`` (exim's
+    list syntax) that offers STARTTLS where ``advertise`` says, with ``certificates``/``keys`` (one file each,
+    or exim's "a : b" list for several), and return the process to start. ``base`` holds spool/ and log/."""
+    config = base / "exim.conf"
+    config.write_text(
+        f"""\
+primary_hostname = localhost
+exim_user = {EXIM_USER}
+exim_group = {EXIM_USER}
+never_users = root
+keep_environment =
+spool_directory = {base}/spool
+log_file_path = {base}/log/%slog
+pid_file_path = {base}/exim.pid
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = {ports}
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts = {advertise}
+tls_certificate = {certificates}
+tls_privatekey = {keys}
+acl_smtp_rcpt = acl_check_rcpt
+begin acl
+acl_check_rcpt:
+  deny message = test server accepts no mail
+begin routers
+begin transports
+"""
+    )
+    os.chmod(config, 0o644)
+    for old in (base / "log").iterdir():
+        old.unlink()
+    return DaemonProcess(name, [exim, "-C", str(config), "-bdf"], cwd=base,
+                         logs=[base / "log" / "mainlog", base / "log" / "paniclog"])
+
+
 @dataclass(frozen=True)
 class _Exim:
     starttls: Daemon
@@ -519,44 +557,11 @@ def _exim(mail_chain: MailChain, tmp_path_factory: pytest.TempPathFactory) -> It
     for sub in ("spool", "log"):
         (base / sub).mkdir(mode=0o750)
     _chown_tree(base, *_user(EXIM_USER))
-    config = base / "exim.conf"  # root-owned, not writable by others: exim checks
 
     def spawn(ports: list[int]) -> DaemonProcess:
         tls_port, plain_port = ports
-        config.write_text(
-            f"""\
-primary_hostname = localhost
-exim_user = {EXIM_USER}
-exim_group = {EXIM_USER}
-never_users = root
-keep_environment =
-spool_directory = {base}/spool
-log_file_path = {base}/log/%slog
-pid_file_path = {base}/exim.pid
-local_interfaces = 127.0.0.1
-daemon_smtp_ports = {tls_port} : {plain_port}
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts = ${{if ={{$received_port}}{{{tls_port}}}{{*}}{{}}}}
-tls_certificate = {cert}
-tls_privatekey = {key}
-acl_smtp_rcpt = acl_check_rcpt
-begin acl
-acl_check_rcpt:
-  deny message = test server accepts no mail
-begin routers
-begin transports
-"""
-        )
-        os.chmod(config, 0o644)
-        for old in (base / "log").iterdir():
-            old.unlink()
-        return DaemonProcess(
-            "exim",
-            [exim, "-C", str(config), "-bdf"],
-            cwd=base,
-            logs=[base / "log" / "mainlog", base / "log" / "paniclog"],
-        )
+        advertise = f"${{if ={{$received_port}}{{{tls_port}}}{{*}}{{}}}}"
+        return exim_daemon("exim", exim, base, f"{tls_port} : {plain_port}", advertise, str(cert), str(key))
 
     daemon, (tls_port, plain_port) = _start("exim", 2, spawn)
     try:

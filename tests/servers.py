@@ -41,6 +41,7 @@ __all__ = [
     "banner_server",
     "black_hole",
     "closing_server",
+    "has_ipv6_loopback",
     "openssl_server",
     "refused_port",
     "silent_server",
@@ -315,6 +316,15 @@ def banner_server(data: bytes) -> Iterator[int]:
 
     with _tcp_server(handler) as port:
         yield port
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here (containers without IPv6 cannot)."""
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        return False
+    return True
 
 
 def refused_port() -> int:

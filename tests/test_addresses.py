@@ -35,7 +35,7 @@ import pytest
 from ci import unavailable
 from pki import CA, Issued, not_after, write_pem
 from runner import Outcome, assert_contract, run
-from servers import black_hole, openssl_server, silent_server
+from servers import black_hole, has_ipv6_loopback, openssl_server, silent_server
 
 from check_tls_expiry import main
 
@@ -125,14 +125,6 @@ def refuses(host: str, port: int) -> bool:
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.settimeout(1)
         return probe.connect_ex((host, port)) == errno.ECONNREFUSED
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
-    except OSError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

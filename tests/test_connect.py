@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from pki import CA
 from runner import run
-from servers import black_hole
+from servers import black_hole, has_ipv6_loopback
 
 from plugin.acquire import connect
 from plugin.budget import Budget
@@ -71,14 +71,6 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]],
         return infos
 
     monkeypatch.setattr(connect.socket, "getaddrinfo", getaddrinfo)
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
-    except OSError:
-        return False
-    return True
 
 
 def refusing_port(host: str, port: int) -> int:

@@ -8,7 +8,6 @@ prefers (OpenSSL's s_server: the ECDSA one); the RSA one is what the option exis
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from typing import Any, NamedTuple
 import pytest
 from pki import CA, Issued, not_after, write_key, write_pem
 from runner import Outcome, run
-from servers import refused_port
+from servers import has_ipv6_loopback, refused_port
 
 from check_tls_expiry import main
 
@@ -104,19 +103,10 @@ def dual(openssl_bin: str, tmp_path: Path) -> Iterator[Any]:
         yield start
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def both_families(openssl_bin: str, tmp_path: Path) -> Iterator[Any]:
     """Factory: the same port on 127.0.0.1 and [::1], each its own dual server; returns the port."""
-    if not _ipv6_loopback():
+    if not has_ipv6_loopback():
         pytest.skip("no IPv6 loopback (::1) here")
     with ExitStack() as stack:
 
@@ -424,38 +414,11 @@ def exim_dual(ca, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[in
     for sub in ("spool", "log"):
         (base / sub).mkdir(mode=0o750)
     mail._chown_tree(base, *mail._user(mail.EXIM_USER))
-    config = base / "exim.conf"  # root-owned, as exim requires
 
     def spawn(ports: list[int]) -> Any:
         (port,) = ports
-        config.write_text(f"""\
-primary_hostname = localhost
-exim_user = {mail.EXIM_USER}
-exim_group = {mail.EXIM_USER}
-never_users = root
-keep_environment =
-spool_directory = {base}/spool
-log_file_path = {base}/log/%slog
-pid_file_path = {base}/exim.pid
-local_interfaces = 127.0.0.1
-daemon_smtp_ports = {port}
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts = *
-tls_certificate = {base}/rsa.pem : {base}/ec.pem
-tls_privatekey = {base}/rsa.key : {base}/ec.key
-acl_smtp_rcpt = acl_check_rcpt
-begin acl
-acl_check_rcpt:
-  deny message = test server accepts no mail
-begin routers
-begin transports
-""")
-        os.chmod(config, 0o644)
-        for old in (base / "log").iterdir():
-            old.unlink()
-        return mail.DaemonProcess("exim-dual", [exim, "-C", str(config), "-bdf"], cwd=base,
-                                  logs=[base / "log" / "mainlog", base / "log" / "paniclog"])
+        return mail.exim_daemon("exim-dual", exim, base, str(port), "*", f"{base}/rsa.pem : {base}/ec.pem",
+                                f"{base}/rsa.key : {base}/ec.key")
 
     daemon, (port,) = mail._start("exim-dual", 1, spawn)
     try:
