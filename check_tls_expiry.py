@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="CRITICAL unless a certificate on the path has this public key: sha256//BASE64 (curl's "
                            "--pinnedpubkey form; sha256/BASE64 too), repeatable or comma-separated; -v shows each "
                            "certificate's pin")
+    what.add_argument("--aia", action="store_true",
+                      help="when the chain stops for want of an issuer, fetch it from the certificate's AIA "
+                           "caIssuers URL (http://, as browsers do) to tell a missing intermediate (the server "
+                           "does not send it) from a CA the trust store does not trust; off by default: the URL "
+                           "comes from the server")
     what.add_argument("--ignore-trust", action="store_true",
                       help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
                            "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
@@ -211,7 +216,7 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
     if options.file is not None:
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
                  ("--all-addresses", options.all_addresses or None),
-                 ("--all-key-types", options.all_key_types or None),
+                 ("--all-key-types", options.all_key_types or None), ("--aia", options.aia or None),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
@@ -380,7 +385,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins)
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
-            acquired = acquire(probes, trust, budget)
+            acquired = acquire(probes, trust, budget, aia=options.aia)
             if len(acquired) == 1 and not by_address:  # the default check: one handshake, its own verdict
                 presented = acquired[0].presented
                 if presented is None:

@@ -15,6 +15,7 @@ __all__ = [
     "BackstopTimeout",
     "CertificateFileError",
     "CheckError",
+    "FetchError",
     "InputError",
     "KeyTypeNotOffered",
     "NetworkError",
@@ -60,6 +61,10 @@ class KeyTypeNotOffered(CheckError):
     def __init__(self, key_type: str, why: str) -> None:
         super().__init__(f"no {key_type} certificate in a TLS 1.2 handshake ({why})")
         self.key_type = key_type
+
+
+class FetchError(NetworkError):
+    """An HTTP fetch a certificate asked for (AIA caIssuers) failed: the message says which URL and why."""
 
 
 class PhaseTimeout(NetworkError):

@@ -38,7 +38,7 @@ from typing import Union
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "assert_issued_by",
@@ -326,8 +326,11 @@ class CA:
         not_after: timedelta = timedelta(days=20),
         key_type: str = "ec",
         subject: x509.Name | None = None,
+        ca_issuers: str | None = None,
     ) -> Issued:
         """Issue a TLS server (end-entity) certificate signed by this CA.
+
+        ``ca_issuers``: a URL for the AIA extension's caIssuers (where clients fetch this CA's certificate).
 
         ``names`` become the subjectAltName: entries that parse with
         :func:`ipaddress.ip_address` become ``IPAddress``, everything else is
@@ -348,6 +351,10 @@ class CA:
         validity = _validity(not_before, not_after, -_ONE_DAY)
         builder = _leaf_builder(subject, self.name, key, names, validity)
         builder = builder.add_extension(self._aki(), critical=False)
+        if ca_issuers is not None:
+            access = x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
+                                            x509.UniformResourceIdentifier(ca_issuers))
+            builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
         return Issued(self._sign(builder), key)
 
     def cross_sign(

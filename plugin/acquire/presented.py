@@ -1,7 +1,7 @@
 """What the acquire layer hands to evaluation: the certificates as they were presented, and OpenSSL's verdict."""
 
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ..certinfo import CertInfo
 from ..compat import Delivered
@@ -89,6 +89,7 @@ class Presented(NamedTuple):
     note: str | None = None
     details: tuple[str, ...] = ()
     seconds: float | None = None  # connect, STARTTLS and handshake time of the slowest handshake (None: a file)
+    aia: Any = None  # --aia: a plugin.acquire.aia.Aia when the missing issuer was fetched (typed loosely: no import)
 
 
 class Expected(NamedTuple):

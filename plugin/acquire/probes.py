@@ -84,27 +84,33 @@ def _label(target: Target) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-def _one(probe: Probe, trust: Trust, budget: Budget) -> Acquired:
+def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool) -> Acquired:
     addresses = list(probe.addresses) if probe.addresses is not None else None
     try:
-        return Acquired(probe, fetch(probe.target, trust, budget, addresses=addresses, key_type=probe.key_type))
+        presented = fetch(probe.target, trust, budget, addresses=addresses, key_type=probe.key_type)
+        if aia:
+            from .aia import complete
+
+            presented = complete(presented, trust.cafile, trust.capath, budget)
+        return Acquired(probe, presented)
     except CheckError as exc:
         return Acquired(probe, error=exc)
 
 
-def acquire(probes: list[Probe], trust: Trust, budget: Budget) -> list[Acquired]:
-    """Run every probe, concurrently when there are several; results in the order of ``probes``.
+def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = False) -> list[Acquired]:
+    """Run every probe, concurrently when there are several; results in the order of ``probes``. ``aia``: fetch
+    a missing issuer from its caIssuers URL (:mod:`.aia`), in the probe's own thread and budget.
 
     Only the check's own errors are results; anything else raised in a probe is a bug and is raised here, in
     the calling thread, so that it is reported as one.
     """
     if len(probes) == 1:
-        return [_one(probes[0], trust, budget)]
+        return [_one(probes[0], trust, budget, aia)]
     results: list[Acquired | BaseException | None] = [None] * len(probes)
 
     def work(index: int) -> None:
         try:
-            results[index] = _one(probes[index], trust, budget)
+            results[index] = _one(probes[index], trust, budget, aia)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             results[index] = exc
 

@@ -28,6 +28,7 @@ from ..thresholds import Threshold
 from .findings import CertRow, Evaluation, Finding, Kind
 
 if TYPE_CHECKING:
+    from ..acquire.aia import Aia
     from ..acquire.chain import Anchors
 
 __all__ = ["Policy", "evaluate", "finding_order"]
@@ -82,7 +83,7 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
         check()
         findings.extend(_expiry(row, now, from_file))
     findings.extend(_weak(on_path, verification, check))
-    findings.extend(_trust(verification, on_path, findings))
+    findings.extend(_trust(verification, on_path, findings, presented.aia))
     if presented.tls_version in _LEGACY_VERSIONS:
         findings.append(Finding(Kind.LEGACY_PROTOCOL, Status.CRITICAL, data={"version": presented.tls_version}))
     if policy.name is not None:
@@ -231,7 +232,8 @@ def _weak(rows: list[CertRow], verification: Verification, check: Callable[[], N
     return findings
 
 
-def _trust(verification: Verification, rows: list[CertRow], so_far: list[Finding]) -> list[Finding]:
+def _trust(verification: Verification, rows: list[CertRow], so_far: list[Finding], aia: Aia | None = None
+           ) -> list[Finding]:
     """What stopped OpenSSL, named after the certificate it concerns."""
     code = verification.code
     if not verification.attempted or code is None:
@@ -244,7 +246,7 @@ def _trust(verification: Verification, rows: list[CertRow], so_far: list[Finding
     if code == VerifyCode.SELF_SIGNED_CERT_IN_CHAIN:
         return [Finding(Kind.UNTRUSTED_ROOT, Status.CRITICAL, top)]
     if code in VerifyCode.UNTRUSTED:
-        return [_missing_issuer(top)]
+        return [_missing_issuer(top, aia)]
     if code == VerifyCode.INVALID_CA:
         not_ca = next((row for row in rows[1:] if not row.info.is_ca), None)
         if not_ca is not None:
@@ -256,20 +258,27 @@ def _trust(verification: Verification, rows: list[CertRow], so_far: list[Finding
     return [Finding(Kind.VERIFY_FAILED, Status.CRITICAL, data={"code": code, "message": verification.message or ""})]
 
 
-def _missing_issuer(top: CertRow) -> Finding:
+def _missing_issuer(top: CertRow, aia: Aia | None = None) -> Finding:
     """The path stops at ``top``, whose issuer is neither sent nor in the store.
 
-    Only fetching the issuer (AIA) could tell for sure what it is; this says only what the certificates show.
+    With ``--aia`` the issuer was fetched from the caIssuers URL (:mod:`plugin.acquire.aia`): if the path then
+    reaches the store, the server does not send its intermediate; if not, the CA is not trusted here.
+    Otherwise only fetching the issuer could tell for sure what it is; this says only what the certificates show.
     A leaf from a public CA names where to fetch its intermediate (AIA caIssuers, required by the CA/Browser
     Forum): then the server most likely fails to send it. An issuer whose name says it is a root, or any issuer
     of a sent CA certificate, is most likely a root this store does not trust (a private or interception CA).
     Without either sign, the sentence says both possibilities.
     """
+    if aia is not None and aia.error is None:
+        if aia.trusted:
+            return Finding(Kind.MISSING_INTERMEDIATE, Status.CRITICAL, top, {"url": aia.url, "issuer": aia.issuer})
+        return Finding(Kind.UNTRUSTED_ISSUER, Status.CRITICAL, top, {"likely_root": True, "url": aia.url})
+    fetch_failed = {"aia_error": aia.error} if aia is not None else {}
     root_name = "root" in top.info.issuer.lower()
     if top.role == "leaf" and not root_name and _has_ca_issuers(top.info):
-        return Finding(Kind.MISSING_INTERMEDIATE, Status.CRITICAL, top)
+        return Finding(Kind.MISSING_INTERMEDIATE, Status.CRITICAL, top, fetch_failed)
     likely_root = root_name or top.role != "leaf"
-    return Finding(Kind.UNTRUSTED_ISSUER, Status.CRITICAL, top, {"likely_root": likely_root})
+    return Finding(Kind.UNTRUSTED_ISSUER, Status.CRITICAL, top, {"likely_root": likely_root, **fetch_failed})
 
 
 def _has_ca_issuers(info: CertInfo) -> bool:

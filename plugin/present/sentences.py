@@ -115,13 +115,21 @@ def _about_row(finding: Finding, row: CertRow) -> str:
         return f"untrusted chain: it ends at the self-signed '{clean(info.short_name, 64)}', which is not in the " \
                "trust store"
     if kind == Kind.UNTRUSTED_ISSUER:
+        if data.get("url"):  # --aia fetched it: not a missing intermediate
+            return f"untrusted chain: {_who(row)} is issued by '{_name(info.issuer)}', which is not in the trust " \
+                   f"store (its certificate, fetched from {clean(data['url'], 120)}, does not lead there either)"
         text = f"untrusted chain: {_who(row)} is issued by '{_name(info.issuer)}', which is neither sent by the " \
                "server nor in the trust store"
-        return text if data.get("likely_root") else f"{text} (a missing intermediate, or a CA this store does not " \
-                                                         "trust)"
+        if not data.get("likely_root"):
+            text += " (a missing intermediate, or a CA this store does not trust)"
+        return _aia_failed(text, data)
     if kind == Kind.MISSING_INTERMEDIATE:
-        return f"chain incomplete: the server does not send the intermediate '{_name(info.issuer)}' that issued " \
-               "the leaf (browsers fetch it, most other clients fail)"
+        if data.get("url"):
+            return f"chain incomplete: the server does not send intermediate '{_name(data['issuer'] or info.issuer)}'" \
+                   f" (clients that fetch it from {clean(data['url'], 120)}, such as browsers, work, while curl, " \
+                   "Python, Java and most libraries fail)"
+        return _aia_failed(f"chain incomplete: the server does not send the intermediate '{_name(info.issuer)}' that "
+                           "issued the leaf (browsers fetch it, most other clients fail)", data)
     if kind == Kind.HOSTNAME_MISMATCH:
         return f"hostname mismatch: certificate is not valid for {clean(data['name'], 80)}, {_names(row)}"
     if kind == Kind.NO_SAN:
@@ -154,6 +162,11 @@ def _about_row(finding: Finding, row: CertRow) -> str:
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
     return _expiry(finding, row)
+
+
+def _aia_failed(text: str, data: dict[str, object]) -> str:
+    error = data.get("aia_error")
+    return f"{text} (--aia could not fetch the issuer: {clean(str(error), 160)})" if error else text
 
 
 def _healthy(finding: Finding, row: CertRow) -> str:

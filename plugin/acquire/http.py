@@ -1,0 +1,131 @@
+"""Acquire over HTTP: the one small, strict client for what certificates point to (AIA caIssuers today).
+
+Deliberately a few lines of HTTP/1.0 on a socket from :mod:`.connect`, not ``urllib``: urllib follows redirects,
+reads proxy settings from the environment and opens ``file://`` and ``ftp://`` URLs, none of which a URL taken
+from a server's certificate may make the monitoring host do; and ``http.client`` closes the socket under its
+response, so the deadline could not be kept per read. HTTP/1.0 means no chunked bodies and no keep-alive.
+Here:
+
+* only ``http://`` URLs (RFC 5280 §4.2.2.1: caIssuers and CRLs are fetched over plain HTTP; what is fetched is
+  signed, so TLS would add nothing but another handshake to fail), no credentials in the URL, a host that
+  :func:`plugin.target.parse_host` accepts, at most 2048 characters;
+* resolution and connect as for the check itself (bounded, every address, RFC 8305), under the same ``-t``
+  budget, and one deadline for the whole answer, so a server that drips a byte a second cannot stretch it;
+* no redirects, status 200 only, and at most ``limit`` bytes (checked against Content-Length first, then while
+  reading);
+* the error is a :class:`plugin.errors.FetchError` naming the URL and what happened.
+
+Security caveat: the URL comes from a certificate the server sent, so a server can make the check send one GET
+to a host and port of its choosing, as every browser that fetches missing intermediates does. That is why the
+options that fetch (``--aia``) are off by default.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from .. import __version__
+from ..budget import Budget
+from ..errors import CheckError, FetchError, PhaseTimeout
+from ..sanitize import clean
+from ..target import Target
+from .connect import connect, reason, resolve
+
+__all__ = ["MAX_URL", "get"]
+
+MAX_URL = 2048
+_CHUNK = 16384
+_MAX_HEAD = 16384
+
+
+def _where(url: str) -> tuple[str, int, str]:
+    """(host, port, path) of an http:// URL, or FetchError saying why it is not fetched."""
+    shown = clean(url, 200)
+    if len(url) > MAX_URL:
+        raise FetchError(f"{shown}: the URL is longer than {MAX_URL} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 80
+    except ValueError as exc:
+        raise FetchError(f"{shown}: not a valid URL ({clean(str(exc))})") from None
+    if parts.scheme.lower() != "http":
+        raise FetchError(f"{shown}: only http:// URLs are fetched")
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        raise FetchError(f"{shown}: not a plain http://host/path URL")
+    path = parts.path or "/"
+    return parts.hostname, port, path + (f"?{parts.query}" if parts.query else "")
+
+
+def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*") -> bytes:
+    """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``."""
+    host, port, path = _where(url)
+    shown = clean(url, 200)
+    try:
+        target = Target.build(host, port)
+    except CheckError as exc:  # the certificate's host is not a valid name or address
+        raise FetchError(f"{shown}: {exc.message}") from None
+    phase = f"the fetch of {shown}"
+    try:
+        with connect(target, resolve(target, budget), budget) as (sock, _peer):
+            return _exchange(sock, target, path, budget, limit, accept, phase, shown)
+    except PhaseTimeout:
+        raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
+    except FetchError:
+        raise
+    except CheckError as exc:  # resolution or connect failed: the sentence already says how
+        raise FetchError(f"{shown}: {exc.message}") from None
+
+
+def _exchange(sock: socket.socket, target: Target, path: str, budget: Budget, limit: int, accept: str,
+              phase: str, shown: str) -> bytes:
+    """HTTP/1.0 (so no chunked body and no keep-alive to handle): the answer is read to its end, under one
+    deadline for the whole of it, and at most ``limit`` bytes of body plus the headers' allowance."""
+    host = target.host.ascii if target.port == 80 else f"{target.host.ascii}:{target.port}"
+    if ":" in target.host.ascii:  # an IPv6 literal in the Host header takes brackets
+        host = f"[{target.host.ascii}]" + ("" if target.port == 80 else f":{target.port}")
+    request = (f"GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
+               f"User-Agent: check_tls_expiry/{__version__}\r\nConnection: close\r\n\r\n")
+    answer = bytearray()
+    head: bytes | None = None
+    try:
+        sock.settimeout(budget.remaining(phase))
+        sock.sendall(request.encode("ascii", "strict"))
+        while True:
+            sock.settimeout(budget.remaining(phase))  # one deadline for the whole answer, not one per read
+            chunk = sock.recv(_CHUNK)
+            if not chunk:
+                break
+            answer += chunk
+            if head is None and b"\r\n\r\n" in answer:
+                head = bytes(answer[: answer.index(b"\r\n\r\n")])
+                _status(head, shown, limit)
+            if head is None and len(answer) > _MAX_HEAD:
+                raise FetchError(f"{shown}: the answer's headers are longer than {_MAX_HEAD} bytes")
+            if head is not None and len(answer) - len(head) - 4 > limit:
+                raise FetchError(f"{shown}: more than the {limit} bytes accepted")
+    except PhaseTimeout:
+        raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
+    except TimeoutError:  # socket.timeout is TimeoutError since Python 3.10
+        raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
+    except OSError as exc:
+        raise FetchError(f"{shown}: {clean(reason(exc))}") from None
+    if head is None:
+        raise FetchError(f"{shown}: the server closed the connection before a complete answer")
+    return bytes(answer[len(head) + 4:])
+
+
+def _status(head: bytes, shown: str, limit: int) -> None:
+    """Refuse anything but 200, and a declared length above the cap, as soon as the headers are in."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise FetchError(f"{shown}: the answer is not HTTP ({clean(lines[0], 60)!r})")
+    code, text = int(parts[1]), clean(parts[2] if len(parts) > 2 else "", 60)
+    if code != 200:
+        redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
+        raise FetchError(f"{shown}: answered {code} {text}".rstrip() + redirect)
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length" and value.strip().isdigit() and int(value) > limit:
+            raise FetchError(f"{shown}: {int(value)} bytes, more than the {limit} accepted")
