@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["USE_PRIVATE_CHAIN", "Delivered", "handshake_certificates", "not_valid_after", "not_valid_before"]
+__all__ = ["USE_PRIVATE_CHAIN", "Delivered", "crl_next_update", "handshake_certificates", "not_valid_after",
+           "not_valid_before", "revocation_date"]
 
 
 def not_valid_before(cert: x509.Certificate) -> datetime:
@@ -27,6 +28,19 @@ def not_valid_after(cert: x509.Certificate) -> datetime:
     if hasattr(cert, "not_valid_after_utc"):
         return cert.not_valid_after_utc
     return cert.not_valid_after.replace(tzinfo=timezone.utc)
+
+
+def crl_next_update(crl: x509.CertificateRevocationList) -> datetime | None:
+    if hasattr(crl, "next_update_utc"):
+        return crl.next_update_utc
+    value = crl.next_update
+    return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+def revocation_date(entry: x509.RevokedCertificate) -> datetime:
+    if hasattr(entry, "revocation_date_utc"):
+        return entry.revocation_date_utc
+    return entry.revocation_date.replace(tzinfo=timezone.utc)
 
 
 # One certificate as a handshake delivered it: DER, and OpenSSL's own parse of it when available.

@@ -15,11 +15,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-
 from ci import require_binary
+from cryptography import x509
 from pki import CA, Issued, write_pem
-from servers import TLSServerFactory, openssl_server
+from servers import HttpFiles, TLSServerFactory, http_file_server, openssl_server
 
 # Session-scoped real daemons for the STARTTLS tests; each starts only when a test asks for it.
 pytest_plugins = ["daemons_db", "daemons_mail"]
@@ -70,3 +69,11 @@ def tls_server(openssl_bin: str, tmp_path: Path) -> Iterator[TLSServerFactory]:
             )
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def http_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpFiles]:
+    """A real HTTP server (Python's http.server) on 127.0.0.1 serving a fresh directory: ``http_files.serve(name,
+    data) -> url``; ``http_files.requests()`` lists the paths it was asked for."""
+    with http_file_server(tmp_path_factory.mktemp("www")) as served:
+        yield served

@@ -327,10 +327,12 @@ class CA:
         key_type: str = "ec",
         subject: x509.Name | None = None,
         ca_issuers: str | None = None,
+        crl_url: str | None = None,
     ) -> Issued:
         """Issue a TLS server (end-entity) certificate signed by this CA.
 
-        ``ca_issuers``: a URL for the AIA extension's caIssuers (where clients fetch this CA's certificate).
+        ``ca_issuers``: a URL for the AIA extension's caIssuers (where clients fetch this CA's certificate);
+        ``crl_url``: a URL for the CRL distribution points extension.
 
         ``names`` become the subjectAltName: entries that parse with
         :func:`ipaddress.ip_address` become ``IPAddress``, everything else is
@@ -355,7 +357,27 @@ class CA:
             access = x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
                                             x509.UniformResourceIdentifier(ca_issuers))
             builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+        if crl_url is not None:
+            point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
         return Issued(self._sign(builder), key)
+
+    def crl(self, revoked: Sequence[tuple[int, x509.ReasonFlags | None]] = (), *,
+            last_update: timedelta = timedelta(days=-1), next_update: timedelta = timedelta(days=6),
+            signer: PrivateKey | None = None) -> bytes:
+        """A DER CRL issued by this CA listing ``revoked`` (serial, reason) as revoked two days ago; dates relative
+        to now; ``signer`` signs it instead of this CA's key (a forged CRL)."""
+        now = datetime.now(timezone.utc)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.name)
+                   .last_update(now + last_update).next_update(now + next_update))
+        for serial, reason in revoked:
+            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - timedelta(days=2))
+            if reason is not None:
+                entry = entry.add_extension(x509.CRLReason(reason), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        key = signer if signer is not None else self.key
+        crl = builder.sign(key, _signature_hash(key))  # type: ignore[arg-type]
+        return crl.public_bytes(serialization.Encoding.DER)
 
     def cross_sign(
         self,

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,16 +33,17 @@ from typing import Protocol
 
 import pytest
 from cryptography import x509
-
 from pki import Issued, write_key, write_pem
 
 __all__ = [
     "HOST",
+    "HttpFiles",
     "TLSServerFactory",
     "banner_server",
     "black_hole",
     "closing_server",
     "has_ipv6_loopback",
+    "http_file_server",
     "openssl_server",
     "refused_port",
     "silent_server",
@@ -316,6 +318,42 @@ def banner_server(data: bytes) -> Iterator[int]:
 
     with _tcp_server(handler) as port:
         yield port
+
+
+class HttpFiles:
+    """A directory served over HTTP on 127.0.0.1 by Python's http.server, and the requests it logged."""
+
+    def __init__(self, root: Path, port: int, log: Path) -> None:
+        self.root, self.port, self.log = root, port, log
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def serve(self, name: str, data: bytes) -> str:
+        """Put ``data`` at ``/name``; return its URL."""
+        (self.root / name).write_bytes(data)
+        return self.url(name)
+
+    def requests(self) -> list[str]:
+        return re.findall(r'"GET (\S+) HTTP', self.log.read_text(errors="replace"))
+
+
+@contextmanager
+def http_file_server(root: Path) -> Iterator[HttpFiles]:
+    """``python -m http.server`` on 127.0.0.1 (a kernel-picked port) serving ``root``; stopped on exit."""
+    log = root.parent / f"{root.name}-http.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", HOST, "0"], cwd=root,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not (match := re.search(r"port (\d+)", log.read_text(errors="replace"))):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"http.server did not start: {log.read_text(errors='replace')}")
+            time.sleep(0.02)
+        yield HttpFiles(root, int(match[1]), log)
+    finally:
+        _stop_process(proc)
 
 
 def has_ipv6_loopback() -> bool:

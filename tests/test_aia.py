@@ -8,10 +8,7 @@ the path is built again with the fetched certificate and the sentence says which
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from pki import CA, write_pem
 from runner import run
-from servers import banner_server, refused_port, silent_server
+from servers import HttpFiles, banner_server, refused_port, silent_server
 
 from plugin.acquire import http
 from plugin.budget import Budget
@@ -28,46 +25,9 @@ from plugin.errors import FetchError
 D = timedelta(days=1)
 
 
-class Files:
-    """A directory served over HTTP on 127.0.0.1, and the requests the server logged."""
-
-    def __init__(self, root: Path, port: int, log: Path) -> None:
-        self.root, self.port, self.log = root, port, log
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def requests(self) -> list[str]:
-        return re.findall(r'"GET (\S+) HTTP', self.log.read_text(errors="replace"))
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Files]:
-    root = tmp_path_factory.mktemp("www")
-    log = root.parent / "http.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0"], cwd=root,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not (match := re.search(r"port (\d+)", log.read_text(errors="replace"))):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"http.server did not start: {log.read_text(errors='replace')}")
-            time.sleep(0.02)
-        yield Files(root, int(match[1]), log)
-    finally:
-        proc.terminate()
-        proc.wait(5)
-
-
-def _serve(files: Files, name: str, data: bytes) -> str:
-    (files.root / name).write_bytes(data)
-    return files.url(name)
-
-
 def test_a_missing_intermediate_is_named_once_fetched(tls_server, intermediate_ca: CA, root_pem: Path,
-                                                     files: Files, capsys) -> None:
-    url = _serve(files, "int.der", intermediate_ca.issued.der)
+                                                     http_files: HttpFiles, capsys) -> None:
+    url = http_files.serve("int.der", intermediate_ca.issued.der)
     port = tls_server(intermediate_ca.leaf(not_after=60 * D, ca_issuers=url))  # the intermediate is not sent
     base = ("-H", "localhost", "-p", port, "--cafile", root_pem)
     result = run(capsys, *base, "--aia")
@@ -76,27 +36,27 @@ def test_a_missing_intermediate_is_named_once_fetched(tls_server, intermediate_c
         f"TLS_EXPIRY CRITICAL - localhost:{port}: chain incomplete: the server does not send intermediate "
         f"'CN=Test Intermediate CA' (clients that fetch it from {url}, such as browsers, work, while curl, Python, "
         "Java and most libraries fail)")
-    assert files.requests()[-1] == "/int.der"
+    assert http_files.requests()[-1] == "/int.der"
     # Without --aia: the heuristic sentence, and no fetch.
-    before = len(files.requests())
+    before = len(http_files.requests())
     plain = run(capsys, *base)
     assert plain.code == 2 and "chain incomplete: the server does not send the intermediate" in plain.status
-    assert "clients that fetch it" not in plain.status and len(files.requests()) == before
+    assert "clients that fetch it" not in plain.status and len(http_files.requests()) == before
 
 
-def test_a_pkcs7_bundle_of_issuers_is_read(tls_server, intermediate_ca: CA, root_pem: Path, files: Files,
+def test_a_pkcs7_bundle_of_issuers_is_read(tls_server, intermediate_ca: CA, root_pem: Path, http_files: HttpFiles,
                                           capsys) -> None:
     bundle = pkcs7.serialize_certificates([intermediate_ca.cert], Encoding.DER)
-    url = _serve(files, "int.p7c", bundle)
+    url = http_files.serve("int.p7c", bundle)
     port = tls_server(intermediate_ca.leaf(not_after=60 * D, ca_issuers=url))
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "--aia")
     assert result.code == 2 and f"clients that fetch it from {url}, such as browsers, work" in result.status
 
 
-def test_an_issuer_that_does_not_lead_to_the_store_is_an_untrusted_ca(tls_server, root_pem: Path, files: Files,
+def test_an_issuer_that_does_not_lead_to_the_store_is_an_untrusted_ca(tls_server, root_pem: Path, http_files: HttpFiles,
                                                                       capsys) -> None:
     other = CA.root("Other Root").intermediate("Other Intermediate")
-    url = _serve(files, "other.der", other.issued.der)
+    url = http_files.serve("other.der", other.issued.der)
     port = tls_server(other.leaf(not_after=60 * D, ca_issuers=url))
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "--aia")
     assert result.code == 2
@@ -108,11 +68,11 @@ def test_an_issuer_that_does_not_lead_to_the_store_is_an_untrusted_ca(tls_server
 
 @pytest.mark.parametrize("case", ["404", "refused", "garbage", "not-http"])
 def test_a_failed_fetch_keeps_the_heuristic_and_says_why(tls_server, intermediate_ca: CA, root_pem: Path,
-                                                         files: Files, capsys, case: str) -> None:
+                                                         http_files: HttpFiles, capsys, case: str) -> None:
     url = {
-        "404": files.url("missing.der"),
+        "404": http_files.url("missing.der"),
         "refused": f"http://127.0.0.1:{refused_port()}/int.der",
-        "garbage": _serve(files, "junk.der", b"this is not DER"),
+        "garbage": http_files.serve("junk.der", b"this is not DER"),
         "not-http": "ldap://127.0.0.1/cn=int",
     }[case]
     port = tls_server(intermediate_ca.leaf(not_after=60 * D, ca_issuers=url))
@@ -143,12 +103,12 @@ def test_a_silent_issuer_server_is_bounded_by_the_timeout(tls_server, intermedia
     assert elapsed < 2.0
 
 
-def test_a_healthy_chain_fetches_nothing(tls_server, intermediate_ca: CA, root_pem: Path, files: Files,
+def test_a_healthy_chain_fetches_nothing(tls_server, intermediate_ca: CA, root_pem: Path, http_files: HttpFiles,
                                          capsys) -> None:
-    url = _serve(files, "never.der", intermediate_ca.issued.der)
+    url = http_files.serve("never.der", intermediate_ca.issued.der)
     port = tls_server(intermediate_ca.leaf(not_after=60 * D, ca_issuers=url), [intermediate_ca.issued])
     result = run(capsys, "-H", "localhost", "-p", port, "--cafile", root_pem, "--aia")
-    assert result.code == 0 and "/never.der" not in files.requests()
+    assert result.code == 0 and "/never.der" not in http_files.requests()
 
 
 def test_aia_is_a_network_option(intermediate_ca: CA, tmp_path: Path, capsys) -> None:
@@ -174,8 +134,8 @@ def test_urls_that_are_not_fetched(url: str, why: str) -> None:
         http.get(url, Budget(2), limit=1000)
 
 
-def test_the_size_cap_holds_with_and_without_content_length(files: Files) -> None:
-    big = _serve(files, "big.bin", b"x" * 5000)
+def test_the_size_cap_holds_with_and_without_content_length(http_files: HttpFiles) -> None:
+    big = http_files.serve("big.bin", b"x" * 5000)
     with pytest.raises(FetchError, match=r": 5000 bytes, more than the 4000 accepted$"):
         http.get(big, Budget(2), limit=4000)
     assert http.get(big, Budget(2), limit=5000) == b"x" * 5000

@@ -90,6 +90,7 @@ class Presented(NamedTuple):
     details: tuple[str, ...] = ()
     seconds: float | None = None  # connect, STARTTLS and handshake time of the slowest handshake (None: a file)
     aia: Any = None  # --aia: a plugin.acquire.aia.Aia when the missing issuer was fetched (typed loosely: no import)
+    revocation: tuple[Any, ...] = ()  # --crl: plugin.acquire.revocation.Revocation per certificate of the path
 
 
 class Expected(NamedTuple):

@@ -30,6 +30,7 @@ from .findings import CertRow, Evaluation, Finding, Kind
 if TYPE_CHECKING:
     from ..acquire.aia import Aia
     from ..acquire.chain import Anchors
+    from ..acquire.revocation import Revocation
 
 __all__ = ["Policy", "evaluate", "finding_order"]
 
@@ -53,6 +54,7 @@ class Policy(NamedTuple):
     critical: Threshold
     name: HostName | None = None
     pins: tuple[str, ...] = ()  # --pin, each as "sha256//BASE64"
+    revocation_unavailable: Status = Status.OK  # --revocation-unavailable: a CRL that cannot be had
 
 
 def _no_check() -> None:
@@ -92,11 +94,14 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
         findings.extend(_expected(on_path[0], expected))
     if policy.pins and not any(row.info.pin in policy.pins for row in on_path):
         findings.append(Finding(Kind.PIN_MISMATCH, Status.CRITICAL, on_path[0], {"pins": len(policy.pins)}))
+    findings.extend(_revocation(presented.revocation, on_path, policy.revocation_unavailable))
 
     headline = min(on_path, key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
         findings.append(Finding(Kind.HEALTHY, Status.OK, headline, {
-            "verified": verification.ok, "reason": verification.reason, "note": presented.note}))
+            "verified": verification.ok, "reason": verification.reason, "note": presented.note,
+            **({"crl": True} if presented.revocation and all(item.status == "good"
+                                                              for item in presented.revocation) else {})}))
     return _finish(findings, rows, headline, presented, expected)
 
 
@@ -330,15 +335,36 @@ _LEADING = frozenset(Kind) - {Kind.EXPIRED, Kind.EXPIRING, Kind.NOT_YET_VALID, K
                               Kind.EXTRA_NOT_YET_VALID, Kind.HEALTHY}
 
 
-def finding_order(finding: Finding) -> tuple[int, float]:
+def finding_order(finding: Finding) -> tuple[int, bool, float]:
+    """Worst state first; among OK findings the healthy headline first, the notes after it."""
     left = finding.row.left if finding.row is not None else 0.0
-    return (-int(finding.status), float("-inf") if finding.kind in _LEADING else left)
+    return (-int(finding.status), finding.kind != Kind.HEALTHY, float("-inf") if finding.kind in _LEADING else left)
+
+
+def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailable: Status) -> list[Finding]:
+    """--crl: revoked is CRITICAL, a stale CRL WARNING, a CRL that could not be had what the operator chose."""
+    findings = []
+    for item in results:
+        row = rows[item.position] if item.position < len(rows) else None
+        data = {"url": item.url, "source": item.source}
+        if item.status == "revoked":
+            findings.append(Finding(Kind.REVOKED, Status.CRITICAL, row, {**data, "date": item.revoked_on,
+                                                                          "reason": item.reason}))
+        elif item.status == "stale":
+            findings.append(Finding(Kind.CRL_STALE, Status.WARNING, row, {**data, "next_update": item.next_update}))
+        elif item.status == "unavailable":
+            findings.append(Finding(Kind.REVOCATION_UNAVAILABLE, unavailable, row, {**data, "why": item.why}))
+    return findings
 
 
 def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
             presented: Presented, expected: Expected | None = None) -> Evaluation:
+    on_path = [row for row in rows if row.role != "extra"]
+    revocation = tuple((on_path[item.position].label, item.status, item.source) for item in presented.revocation
+                       if item.position < len(on_path))
     return Evaluation(tuple(sorted(findings, key=finding_order)), tuple(rows), headline,
-                      _notes(presented, len(rows), expected), presented.details, presented.seconds)
+                      _notes(presented, len(rows), expected), presented.details, presented.seconds,
+                      revocation=revocation)
 
 
 def _notes(presented: Presented, count: int, expected: Expected | None) -> tuple[str, ...]:

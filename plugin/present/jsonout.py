@@ -44,7 +44,7 @@ _PUBLIC_KEYS = (
 # Findings that make a certificate "invalid" in the agent's sense (expiring soon is still valid).
 _INVALID = TRUST_KINDS | {Kind.EXPIRED, Kind.NOT_YET_VALID, Kind.HOSTNAME_MISMATCH, Kind.NO_SAN, Kind.WEAK_KEY,
                           Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE,
-                          Kind.PIN_MISMATCH}
+                          Kind.PIN_MISMATCH, Kind.REVOKED}
 # Not "invalid": a stale but valid certificate (not_reloaded, unexpected_certificate) still works for clients, and
 # an address that could not be checked (unreachable) says nothing about a certificate; "state" carries both.
 
@@ -81,7 +81,7 @@ def _x509(info: CertInfo) -> dict[str, Any]:
     }
 
 
-def _row(row: CertRow) -> dict[str, Any]:
+def _row(row: CertRow, revocation: dict[str, tuple[str, str]]) -> dict[str, Any]:
     # "position" (index in what was sent) is left out for a trust-store certificate, which "from" says.
     where = {"position": row.sent, "from": "server"} if row.sent is not None else {"from": "trust store"}
     return {
@@ -96,6 +96,7 @@ def _row(row: CertRow) -> dict[str, Any]:
         "critical_days": round(row.crit / DAY, 2),
         "sha256_fingerprint": row.info.sha256,
         **({"pin": row.info.pin} if row.info.pin else {}),
+        **({"revocation": dict(zip(("status", "source"), revocation[row.label]))} if row.label in revocation else {}),
     }
 
 
@@ -190,7 +191,8 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
     if evaluation.probes:
         document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({
-        "chain": [_row(row) for row in evaluation.rows],
+        "chain": [_row(row, {label: (status, source) for label, status, source in evaluation.revocation})
+                  for row in evaluation.rows],
         "findings": [_finding(finding) for finding in evaluation.findings],
         "notes": list(evaluation.notes + evaluation.details),
     })

@@ -159,6 +159,14 @@ def _about_row(finding: Finding, row: CertRow) -> str:
             text += f": the file holds an {data['file_type']} certificate, the server sent {served} (where both " \
                     "types are served, --all-key-types compares each)"
         return text
+    if kind == Kind.REVOKED:
+        reason = clean(data["reason"]) if data.get("reason") else "no reason given"
+        return f"{_who(row)} was revoked on {_date(data['date'])} ({reason}, {data['source']})"
+    if kind == Kind.CRL_STALE:
+        return f"the CRL for {_who(row)} is past its nextUpdate ({_date(data['next_update'])}): the CA's " \
+               f"publication at {clean(data['url'], 120)} is stale"
+    if kind == Kind.REVOCATION_UNAVAILABLE:
+        return f"revocation of {_who(row)} not checked: {clean(str(data.get('why') or 'no answer'), 200)}"
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
     return _expiry(finding, row)
@@ -178,6 +186,8 @@ def _healthy(finding: Finding, row: CertRow) -> str:
         trust = f"trust not checked ({reason})" if reason else "trust not checked"
     text = f"{_who(row, finding.key_type)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), " \
            f"{trust}"
+    if data.get("crl"):
+        text += ", not revoked (CRL)"
     note = data.get("note")
     if note:
         text += f", {clean(note)}"
@@ -202,6 +212,8 @@ def _about_endpoint(finding: Finding) -> str:
         return f"chain does not verify: {clean(data['message'] or 'unknown error')} (OpenSSL error {data['code']})"
     if kind == Kind.UNREACHABLE:
         return clean(data["message"], 300, keep_escapes=True)
+    if kind == Kind.REVOCATION_UNAVAILABLE:
+        return f"revocation not checked: {clean(str(data.get('why') or 'no answer'), 200)}"
     if kind == Kind.KEY_TYPE_UNSEEN:
         seen = f"only the {data['seen']} certificate" if data.get("seen") else "only one certificate"
         return f"{seen} could be checked: the server completes no TLS 1.2 handshake that asks for a key type " \
