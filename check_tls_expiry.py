@@ -193,10 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--crl", action="store_true",
                       help="look every certificate of the verified path up in the CRL its distribution point "
                            "names (http://, verified with the issuer's key): CRITICAL when revoked, WARNING when "
-                           "the CRL is past its nextUpdate. Python's ssl cannot ask for a stapled OCSP response")
+                           "the CRL is past its nextUpdate")
+    what.add_argument("--ocsp", action="store_true",
+                      help="ask the OCSP responder of every certificate of the verified path (AIA, http://, POST "
+                           "per RFC 6960; the answer signed by the issuer or a responder it delegated): CRITICAL "
+                           "when revoked, WARNING when unknown. Python's ssl cannot ask for a stapled response")
     what.add_argument("--revocation-unavailable", choices=("ok", "warning", "critical", "unknown"), default="ok",
-                      help="the state when a CRL cannot be had (refused, timed out, too large, not signed by the "
-                           "issuer); with ok (the default) the status line still says 'revocation not checked'")
+                      help="the state when a CRL or OCSP answer cannot be had (refused, timed out, too large, not "
+                           "signed by the issuer); with ok (the default) the status line still says 'revocation "
+                           "not checked'")
     what.add_argument("--ignore-trust", action="store_true",
                       help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
                            "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
@@ -224,7 +229,7 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
                  ("--all-addresses", options.all_addresses or None),
                  ("--all-key-types", options.all_key_types or None), ("--aia", options.aia or None),
-                 ("--crl", options.crl or None),
+                 ("--crl", options.crl or None), ("--ocsp", options.ocsp or None),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
@@ -394,7 +399,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins,
                             Status[options.revocation_unavailable.upper()])
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
-            acquired = acquire(probes, trust, budget, aia=options.aia, crl=options.crl)
+            acquired = acquire(probes, trust, budget, aia=options.aia, crl=options.crl, ocsp=options.ocsp)
             if len(acquired) == 1 and not by_address:  # the default check: one handshake, its own verdict
                 presented = acquired[0].presented
                 if presented is None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 __all__ = ["USE_PRIVATE_CHAIN", "Delivered", "crl_next_update", "handshake_certificates", "not_valid_after",
-           "not_valid_before", "revocation_date"]
+           "not_valid_before", "ocsp_revocation_time", "ocsp_times", "revocation_date"]
 
 
 def not_valid_before(cert: x509.Certificate) -> datetime:
@@ -41,6 +41,25 @@ def revocation_date(entry: x509.RevokedCertificate) -> datetime:
     if hasattr(entry, "revocation_date_utc"):
         return entry.revocation_date_utc
     return entry.revocation_date.replace(tzinfo=timezone.utc)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def ocsp_times(response: Any) -> tuple[datetime, datetime | None]:
+    """An OCSP response's (thisUpdate, nextUpdate) as aware UTC datetimes (``*_utc`` only from cryptography 43)."""
+    if hasattr(response, "this_update_utc"):
+        return response.this_update_utc, response.next_update_utc
+    this_update = _utc(response.this_update)
+    assert this_update is not None
+    return this_update, _utc(response.next_update)
+
+
+def ocsp_revocation_time(response: Any) -> datetime | None:
+    if hasattr(response, "revocation_time_utc"):
+        return response.revocation_time_utc  # type: ignore[no-any-return]
+    return _utc(response.revocation_time)
 
 
 # One certificate as a handshake delivered it: DER, and OpenSSL's own parse of it when available.

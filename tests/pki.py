@@ -328,11 +328,12 @@ class CA:
         subject: x509.Name | None = None,
         ca_issuers: str | None = None,
         crl_url: str | None = None,
+        ocsp_url: str | None = None,
     ) -> Issued:
         """Issue a TLS server (end-entity) certificate signed by this CA.
 
         ``ca_issuers``: a URL for the AIA extension's caIssuers (where clients fetch this CA's certificate);
-        ``crl_url``: a URL for the CRL distribution points extension.
+        ``crl_url``: a URL for the CRL distribution points extension; ``ocsp_url``: an AIA OCSP responder.
 
         ``names`` become the subjectAltName: entries that parse with
         :func:`ipaddress.ip_address` become ``IPAddress``, everything else is
@@ -353,10 +354,11 @@ class CA:
         validity = _validity(not_before, not_after, -_ONE_DAY)
         builder = _leaf_builder(subject, self.name, key, names, validity)
         builder = builder.add_extension(self._aki(), critical=False)
-        if ca_issuers is not None:
-            access = x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
-                                            x509.UniformResourceIdentifier(ca_issuers))
-            builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
+        access = [x509.AccessDescription(method, x509.UniformResourceIdentifier(url)) for method, url in
+                  ((AuthorityInformationAccessOID.CA_ISSUERS, ca_issuers), (AuthorityInformationAccessOID.OCSP, ocsp_url))
+                  if url is not None]
+        if access:
+            builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
         if crl_url is not None:
             point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
             builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)

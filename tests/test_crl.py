@@ -136,7 +136,7 @@ def test_crl_in_json_per_certificate(tls_server, intermediate_ca: CA, root_pem: 
     document = json.loads(capsys.readouterr().out)
     assert document["state"] == "CRITICAL" and document["result"]["value"] == "invalid"
     chain = {row["label"]: row for row in document["chain"]}
-    assert chain["leaf"]["revocation"] == {"status": "revoked", "source": "CRL"}
+    assert chain["leaf"]["revocation"] == [{"status": "revoked", "source": "CRL"}]
     assert "revocation" not in chain["int1"]  # it names no CRL
     assert [f["kind"] for f in document["findings"]] == ["revoked"]
     assert not_after(leaf.cert)  # the leaf itself is fine: only the CRL says no

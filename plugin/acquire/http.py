@@ -1,23 +1,23 @@
-"""Acquire over HTTP: the one small, strict client for what certificates point to (AIA caIssuers today).
+"""Acquire over HTTP: the one small, strict client for what certificates point to (AIA caIssuers, CRLs, OCSP).
 
-Deliberately a few lines of HTTP/1.0 on a socket from :mod:`.connect`, not ``urllib``: urllib follows redirects,
+GET for caIssuers and CRLs, POST for OCSP (RFC 6960 appendix A). Deliberately a few lines of HTTP/1.0 on a socket from :mod:`.connect`, not ``urllib``: urllib follows redirects,
 reads proxy settings from the environment and opens ``file://`` and ``ftp://`` URLs, none of which a URL taken
 from a server's certificate may make the monitoring host do; and ``http.client`` closes the socket under its
 response, so the deadline could not be kept per read. HTTP/1.0 means no chunked bodies and no keep-alive.
 Here:
 
-* only ``http://`` URLs (RFC 5280 §4.2.2.1: caIssuers and CRLs are fetched over plain HTTP; what is fetched is
+* only ``http://`` URLs (RFC 5280 §4.2.2.1: caIssuers, CRLs and OCSP go over plain HTTP; what is fetched is
   signed, so TLS would add nothing but another handshake to fail), no credentials in the URL, a host that
   :func:`plugin.target.parse_host` accepts, at most 2048 characters;
 * resolution and connect as for the check itself (bounded, every address, RFC 8305), under the same ``-t``
   budget, and one deadline for the whole answer, so a server that drips a byte a second cannot stretch it;
-* no redirects, status 200 only, and at most ``limit`` bytes (checked against Content-Length first, then while
-  reading);
+* no redirects, status 200 only, the content type where the protocol defines one (OCSP), and at most ``limit``
+  bytes (checked against Content-Length first, then while reading);
 * the error is a :class:`plugin.errors.FetchError` naming the URL and what happened.
 
 Security caveat: the URL comes from a certificate the server sent, so a server can make the check send one GET
 to a host and port of its choosing, as every browser that fetches missing intermediates does. That is why the
-options that fetch (``--aia``) are off by default.
+options that fetch (``--aia``, ``--crl``, ``--ocsp``) are off by default.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..sanitize import clean
 from ..target import Target
 from .connect import connect, reason, resolve
 
-__all__ = ["MAX_URL", "get"]
+__all__ = ["MAX_URL", "get", "post"]
 
 MAX_URL = 2048
 _CHUNK = 16384
@@ -59,6 +59,17 @@ def _where(url: str) -> tuple[str, int, str]:
 
 def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*") -> bytes:
     """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``."""
+    return _request(url, budget, limit=limit, accept=accept)
+
+
+def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str, expect: str) -> bytes:
+    """The body of a POST of ``body`` to ``url`` (OCSP, RFC 6960 appendix A); the answer must be of the
+    ``expect`` content type."""
+    return _request(url, budget, limit=limit, accept=expect, body=body, content_type=content_type, expect=expect)
+
+
+def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes | None = None,
+             content_type: str | None = None, expect: str | None = None) -> bytes:
     host, port, path = _where(url)
     shown = clean(url, 200)
     try:
@@ -68,29 +79,41 @@ def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*") -> bytes:
     phase = f"the fetch of {shown}"
     try:
         with connect(target, resolve(target, budget), budget) as (sock, _peer):
-            return _exchange(sock, target, path, budget, limit, accept, phase, shown)
+            message = _message(target, path, accept, body, content_type)
+            answer, mime = _exchange(sock, message, budget, limit, phase, shown)
     except PhaseTimeout:
         raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
     except FetchError:
         raise
     except CheckError as exc:  # resolution or connect failed: the sentence already says how
         raise FetchError(f"{shown}: {exc.message}") from None
+    if expect is not None and mime != expect:
+        raise FetchError(f"{shown}: the answer is {clean(mime or 'untyped', 60)}, not {expect}")
+    return answer
 
 
-def _exchange(sock: socket.socket, target: Target, path: str, budget: Budget, limit: int, accept: str,
-              phase: str, shown: str) -> bytes:
-    """HTTP/1.0 (so no chunked body and no keep-alive to handle): the answer is read to its end, under one
-    deadline for the whole of it, and at most ``limit`` bytes of body plus the headers' allowance."""
+def _message(target: Target, path: str, accept: str, body: bytes | None, content_type: str | None) -> bytes:
     host = target.host.ascii if target.port == 80 else f"{target.host.ascii}:{target.port}"
     if ":" in target.host.ascii:  # an IPv6 literal in the Host header takes brackets
         host = f"[{target.host.ascii}]" + ("" if target.port == 80 else f":{target.port}")
-    request = (f"GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
-               f"User-Agent: check_tls_expiry/{__version__}\r\nConnection: close\r\n\r\n")
+    method = "GET" if body is None else "POST"
+    head = (f"{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
+            f"User-Agent: check_tls_expiry/{__version__}\r\nConnection: close\r\n")
+    if body is not None:
+        head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode("ascii") + (body or b"")
+
+
+def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, phase: str,
+              shown: str) -> tuple[bytes, str | None]:
+    """HTTP/1.0 (so no chunked body and no keep-alive to handle): the answer is read to its end, under one
+    deadline for the whole of it, and at most ``limit`` bytes of body plus the headers' allowance. Returns the
+    body and its content type (lower case, without parameters)."""
     answer = bytearray()
     head: bytes | None = None
     try:
         sock.settimeout(budget.remaining(phase))
-        sock.sendall(request.encode("ascii", "strict"))
+        sock.sendall(message)
         while True:
             sock.settimeout(budget.remaining(phase))  # one deadline for the whole answer, not one per read
             chunk = sock.recv(_CHUNK)
@@ -112,7 +135,15 @@ def _exchange(sock: socket.socket, target: Target, path: str, budget: Budget, li
         raise FetchError(f"{shown}: {clean(reason(exc))}") from None
     if head is None:
         raise FetchError(f"{shown}: the server closed the connection before a complete answer")
-    return bytes(answer[len(head) + 4:])
+    return bytes(answer[len(head) + 4:]), _content_type(head)
+
+
+def _content_type(head: bytes) -> str | None:
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-type":
+            return value.split(";")[0].strip().lower() or None
+    return None
 
 
 def _status(head: bytes, shown: str, limit: int) -> None:

@@ -84,7 +84,7 @@ def _label(target: Target) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool) -> Acquired:
+def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool, ocsp: bool) -> Acquired:
     addresses = list(probe.addresses) if probe.addresses is not None else None
     try:
         presented = fetch(probe.target, trust, budget, addresses=addresses, key_type=probe.key_type)
@@ -92,31 +92,31 @@ def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool) -> Ac
             from .aia import complete
 
             presented = complete(presented, trust.cafile, trust.capath, budget)
-        if crl:
-            from .revocation import check_crls
+        if crl or ocsp:
+            from .revocation import check
 
-            presented = check_crls(presented, budget)
+            presented = check(presented, budget, crl=crl, ocsp=ocsp)
         return Acquired(probe, presented)
     except CheckError as exc:
         return Acquired(probe, error=exc)
 
 
-def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = False,
-            crl: bool = False) -> list[Acquired]:
+def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = False, crl: bool = False,
+            ocsp: bool = False) -> list[Acquired]:
     """Run every probe, concurrently when there are several; results in the order of ``probes``. ``aia``: fetch
-    a missing issuer from its caIssuers URL (:mod:`.aia`); ``crl``: look the path up in its CRLs
-    (:mod:`.revocation`); both in the probe's own thread and budget.
+    a missing issuer from its caIssuers URL (:mod:`.aia`); ``crl``/``ocsp``: look the path up in its CRLs and
+    OCSP responders (:mod:`.revocation`); all in the probe's own thread and budget.
 
     Only the check's own errors are results; anything else raised in a probe is a bug and is raised here, in
     the calling thread, so that it is reported as one.
     """
     if len(probes) == 1:
-        return [_one(probes[0], trust, budget, aia, crl)]
+        return [_one(probes[0], trust, budget, aia, crl, ocsp)]
     results: list[Acquired | BaseException | None] = [None] * len(probes)
 
     def work(index: int) -> None:
         try:
-            results[index] = _one(probes[index], trust, budget, aia, crl)
+            results[index] = _one(probes[index], trust, budget, aia, crl, ocsp)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             results[index] = exc
 

@@ -32,11 +32,16 @@ from .presented import Presented
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from cryptography.x509 import ocsp
 
-__all__ = ["MAX_CRL_BYTES", "Revocation", "check_crls"]
+__all__ = ["MAX_CRL_BYTES", "MAX_OCSP_BYTES", "Revocation", "check"]
 
 # Large CAs publish CRLs of a few MB; beyond this the check says "unavailable" rather than read on.
 MAX_CRL_BYTES = 8 * 1024 * 1024
+# An OCSP response is a few KB, with a delegated responder's certificate.
+MAX_OCSP_BYTES = 64 * 1024
+# How far an OCSP response's thisUpdate may lie in the future (clock skew between responder and monitor).
+_SKEW_SECONDS = 300
 # What the fetches leave of the -t budget: the evaluation still has to run in it.
 _RESERVE = 0.25
 
@@ -54,9 +59,10 @@ class Revocation(NamedTuple):
     why: str | None = None
 
 
-def check_crls(presented: Presented, budget: Budget) -> Presented:
+def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool = False) -> Presented:
     """``presented`` with :attr:`Presented.revocation` set for every certificate of its path that has an issuer
-    on the path (all but the anchor)."""
+    on the path (all but the anchor): one :class:`Revocation` per source asked for (``crl``, ``ocsp``) that the
+    certificate names."""
     from cryptography import x509
 
     if not presented.path:
@@ -68,39 +74,50 @@ def check_crls(presented: Presented, budget: Budget) -> Presented:
         except ValueError:
             return presented._replace(revocation=(Revocation(0, "unavailable", why="a certificate of the path "
                                                                                   "cannot be read"),))
-    share = Budget(max(budget.remaining("the CRL fetches") - _RESERVE, 0.01))
+    share = Budget(max(budget.remaining("the revocation checks") - _RESERVE, 0.01))
     # Certificates are read here, in this thread: cryptography's objects are not safe to share between threads
-    # (38 raises "Already borrowed"), so the threads only fetch bytes, and the CRLs are judged after.
+    # (38 raises "Already borrowed"), so the threads only move bytes, and the answers are judged after.
     verdicts: list[Revocation] = []
-    jobs: list[tuple[int, str]] = []
+    jobs: list[tuple[int, str, str, bytes | None]] = []  # (position, source, url, OCSP request or None)
     for position, cert in enumerate(path[:-1]):
-        url, problem = _distribution_point(cert)
-        if problem is not None:
-            verdicts.append(Revocation(position, "unavailable", why=problem))
-        elif url is not None:
-            jobs.append((position, url))
+        for source, wanted, locate in (("CRL", crl, _distribution_point), ("OCSP", ocsp, _responder)):
+            if not wanted:
+                continue
+            url, problem = locate(cert)
+            if problem is not None:
+                verdicts.append(Revocation(position, "unavailable", source=source, why=problem))
+            elif url is not None:
+                jobs.append((position, source, url, _ocsp_request(cert, path[position + 1])
+                             if source == "OCSP" else None))
     fetched: list[bytes | CheckError | None] = [None] * len(jobs)
 
     def work(index: int) -> None:
         from . import http
 
+        _, _source, url, request = jobs[index]
         try:
-            fetched[index] = http.get(jobs[index][1], share, limit=MAX_CRL_BYTES, accept="application/pkix-crl")
+            if request is None:
+                fetched[index] = http.get(url, share, limit=MAX_CRL_BYTES, accept="application/pkix-crl")
+            else:
+                fetched[index] = http.post(url, request, share, limit=MAX_OCSP_BYTES,
+                                           content_type="application/ocsp-request",
+                                           expect="application/ocsp-response")
         except CheckError as exc:
             fetched[index] = exc
 
-    threads = [threading.Thread(target=work, args=(index,), name=f"crl-{index}", daemon=True)
+    threads = [threading.Thread(target=work, args=(index,), name=f"revocation-{index}", daemon=True)
                for index in range(len(jobs))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max(share.total, 0.01) + 0.05)
-    for (position, url), data in zip(jobs, fetched):
+    for (position, source, url, _), data in zip(jobs, fetched):
         if isinstance(data, bytes):
-            verdicts.append(_judge(position, path[position], path[position + 1], data, url))
+            judge = _judge if source == "CRL" else _judge_ocsp
+            verdicts.append(judge(position, path[position], path[position + 1], data, url))
         else:
             why = data.message if data is not None else f"{clean(url, 200)}: the fetch did not finish in time"
-            verdicts.append(Revocation(position, "unavailable", url=url, why=why))
+            verdicts.append(Revocation(position, "unavailable", source=source, url=url, why=why))
     return presented._replace(revocation=tuple(sorted(verdicts, key=lambda item: item.position)))
 
 
@@ -167,3 +184,148 @@ def _reason(entry: x509.RevokedCertificate) -> str | None:
         return None
     # key_compromise -> "key compromise"; unspecified says nothing
     return None if flag == x509.ReasonFlags.unspecified else flag.name.replace("_", " ").replace("ca ", "CA ")
+
+
+def _responder(cert: x509.Certificate) -> tuple[str | None, str | None]:
+    """(the first http:// OCSP responder of the AIA extension, None), or (None, why not), or (None, None)."""
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return None, None
+    except ValueError as exc:
+        return None, f"its AIA extension cannot be read ({clean(str(exc), 80)})"
+    urls = [item.access_location.value for item in access if item.access_method == AuthorityInformationAccessOID.OCSP
+            and isinstance(item.access_location, x509.UniformResourceIdentifier)]
+    plain = [url for url in urls if url.lower().startswith("http://")]
+    if plain:
+        return str(plain[0]), None
+    return (None, "it names no plain http:// OCSP responder") if urls else (None, None)
+
+
+def _ocsp_request(cert: x509.Certificate, issuer: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    # SHA-1 CertID: what RFC 6960 responders (and RFC 5019's lightweight profile) all accept.
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+    return request.public_bytes(serialization.Encoding.DER)
+
+
+def _judge_ocsp(position: int, cert: x509.Certificate, issuer: x509.Certificate, data: bytes,
+                url: str) -> Revocation:
+    """RFC 6960: a successful response about this certificate, signed by its issuer or by a responder the
+    issuer delegated (id-kp-OCSPSigning), whose thisUpdate is not in the future and nextUpdate not past."""
+    from cryptography import x509
+    from cryptography.x509 import ocsp
+
+    from ..compat import ocsp_revocation_time, ocsp_times
+
+    shown = clean(url, 200)
+
+    def unavailable(why: str) -> Revocation:
+        return Revocation(position, "unavailable", source="OCSP", url=url, why=f"{shown}: {why}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            response = ocsp.load_der_ocsp_response(data)
+        except ValueError:
+            return unavailable("the answer is not an OCSP response")
+        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return unavailable(f"the responder answered {response.response_status.name.lower()}")
+        try:
+            serial = response.serial_number
+            status = response.certificate_status
+            this_update, next_update = ocsp_times(response)
+        except ValueError as exc:
+            return unavailable(f"the response cannot be read ({clean(str(exc), 80)})")
+        if serial != cert.serial_number:
+            return unavailable("the response is about another certificate")
+        signer = _ocsp_signer(response, issuer)
+        if signer is None:
+            return unavailable(f"the response is not signed by '{clean(issuer.subject.rfc4514_string(), 80)}' nor "
+                               "by a responder it delegated")
+        if not _signed(signer.public_key(), response.signature, response.tbs_response_bytes,
+                       response.signature_hash_algorithm):
+            return unavailable("the response's signature does not verify")
+    now = datetime.now(timezone.utc)
+    if (this_update - now).total_seconds() > _SKEW_SECONDS:
+        return unavailable("the response's thisUpdate is in the future")
+    if next_update is not None and next_update < now:
+        return unavailable("the response is past its nextUpdate")
+    if status == ocsp.OCSPCertStatus.REVOKED:
+        reason = response.revocation_reason
+        text = None if reason in (None, x509.ReasonFlags.unspecified) else \
+            reason.name.replace("_", " ").replace("ca ", "CA ")
+        return Revocation(position, "revoked", source="OCSP", url=url, revoked_on=ocsp_revocation_time(response),
+                          reason=text, next_update=next_update)
+    if status == ocsp.OCSPCertStatus.UNKNOWN:
+        return Revocation(position, "unknown", source="OCSP", url=url, next_update=next_update)
+    return Revocation(position, "good", source="OCSP", url=url, next_update=next_update)
+
+
+def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> x509.Certificate | None:
+    """The issuer itself, or a certificate in the response that the issuer signed for OCSP signing."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    def key_hash(cert: x509.Certificate) -> bytes:
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        digest = hashes.Hash(hashes.SHA1())
+        digest.update(_bit_string(spki))
+        return digest.finalize()
+
+    def names(cert: x509.Certificate) -> bool:
+        return (response.responder_name is not None and response.responder_name == cert.subject) or (
+            response.responder_key_hash is not None and response.responder_key_hash == key_hash(cert))
+
+    if names(issuer):
+        return issuer
+    for cert in response.certificates:
+        if not names(cert) or cert.issuer != issuer.subject:
+            continue
+        try:
+            usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except (x509.ExtensionNotFound, ValueError):
+            continue
+        if ExtendedKeyUsageOID.OCSP_SIGNING in usage and _signed(issuer.public_key(), cert.signature,
+                                                                 cert.tbs_certificate_bytes,
+                                                                 cert.signature_hash_algorithm):
+            return cert
+    return None
+
+
+def _bit_string(spki: bytes) -> bytes:
+    """The subjectPublicKey of a DER SubjectPublicKeyInfo: its BIT STRING's contents after the unused-bits octet
+    (what RFC 6960's responder KeyHash is taken over)."""
+    from .der import element
+
+    _, start, _ = element(spki, 0)  # SEQUENCE
+    _, _, algorithm_end = element(spki, start)  # AlgorithmIdentifier
+    tag, bits_start, bits_end = element(spki, algorithm_end)
+    if tag != 0x03:
+        raise ValueError("no BIT STRING in the SubjectPublicKeyInfo")
+    return spki[bits_start + 1:bits_end]
+
+
+def _signed(key: object, signature: bytes, data: bytes, algorithm: object) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)  # type: ignore[arg-type]
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(algorithm))  # type: ignore[arg-type]
+        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+            key.verify(signature, data)
+        else:
+            return False
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True

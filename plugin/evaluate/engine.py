@@ -100,8 +100,8 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
     if not any(finding.status != Status.OK for finding in findings):
         findings.append(Finding(Kind.HEALTHY, Status.OK, headline, {
             "verified": verification.ok, "reason": verification.reason, "note": presented.note,
-            **({"crl": True} if presented.revocation and all(item.status == "good"
-                                                              for item in presented.revocation) else {})}))
+            **({"not_revoked": sorted({item.source for item in presented.revocation})}
+               if presented.revocation and all(item.status == "good" for item in presented.revocation) else {})}))
     return _finish(findings, rows, headline, presented, expected)
 
 
@@ -342,7 +342,8 @@ def finding_order(finding: Finding) -> tuple[int, bool, float]:
 
 
 def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailable: Status) -> list[Finding]:
-    """--crl: revoked is CRITICAL, a stale CRL WARNING, a CRL that could not be had what the operator chose."""
+    """--crl/--ocsp: revoked is CRITICAL; a stale CRL and a responder that does not know the certificate are
+    WARNING; an answer that could not be had gets what the operator chose."""
     findings = []
     for item in results:
         row = rows[item.position] if item.position < len(rows) else None
@@ -352,6 +353,8 @@ def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailabl
                                                                           "reason": item.reason}))
         elif item.status == "stale":
             findings.append(Finding(Kind.CRL_STALE, Status.WARNING, row, {**data, "next_update": item.next_update}))
+        elif item.status == "unknown":
+            findings.append(Finding(Kind.OCSP_UNKNOWN, Status.WARNING, row, data))
         elif item.status == "unavailable":
             findings.append(Finding(Kind.REVOCATION_UNAVAILABLE, unavailable, row, {**data, "why": item.why}))
     return findings

@@ -45,7 +45,8 @@ class Kind(str, enum.Enum):
     KEY_TYPE_UNSEEN = "key_type_unseen"  # --all-key-types on a TLS 1.3-only server: a note, never an alarm
     REVOKED = "revoked"  # --crl: the certificate is listed in its issuer's CRL
     CRL_STALE = "crl_stale"  # --crl: the CRL is past its nextUpdate
-    REVOCATION_UNAVAILABLE = "revocation_unavailable"  # --crl could not say: --revocation-unavailable's state
+    OCSP_UNKNOWN = "ocsp_unknown"  # --ocsp: the responder does not know the certificate
+    REVOCATION_UNAVAILABLE = "revocation_unavailable"  # --crl/--ocsp could not say: --revocation-unavailable's
     HEALTHY = "healthy"
 
 
@@ -124,7 +125,8 @@ class Evaluation(NamedTuple):
     seconds: float | None = None  # the handshake time (perfdata "time"); None in file mode
     # Several handshakes (addresses, key types): each one's own result, and the address counts for perfdata.
     probes: tuple[ProbeOutcome, ...] = ()
-    # --crl: (label, status, source) per certificate looked up; status "good", "revoked", "stale", "unavailable".
+    # --crl/--ocsp: (label, status, source) per certificate and source; "good", "revoked", "stale" (CRL),
+    # "unknown" (OCSP), "unavailable".
     revocation: tuple[tuple[str, str, str], ...] = ()
     addresses: int | None = None  # None: a check of one address, without the "addresses" perfdata
     failing: int = 0

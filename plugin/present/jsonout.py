@@ -81,7 +81,7 @@ def _x509(info: CertInfo) -> dict[str, Any]:
     }
 
 
-def _row(row: CertRow, revocation: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def _row(row: CertRow, revocation: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     # "position" (index in what was sent) is left out for a trust-store certificate, which "from" says.
     where = {"position": row.sent, "from": "server"} if row.sent is not None else {"from": "trust store"}
     return {
@@ -96,8 +96,16 @@ def _row(row: CertRow, revocation: dict[str, tuple[str, str]]) -> dict[str, Any]
         "critical_days": round(row.crit / DAY, 2),
         "sha256_fingerprint": row.info.sha256,
         **({"pin": row.info.pin} if row.info.pin else {}),
-        **({"revocation": dict(zip(("status", "source"), revocation[row.label]))} if row.label in revocation else {}),
+        **({"revocation": revocation[row.label]} if row.label in revocation else {}),
     }
+
+
+def _revocation(evaluation: Evaluation) -> dict[str, list[dict[str, str]]]:
+    """--crl/--ocsp per certificate label: [{"status": "good", "source": "CRL"}, ...]."""
+    found: dict[str, list[dict[str, str]]] = {}
+    for label, status, source in evaluation.revocation:
+        found.setdefault(label, []).append({"status": status, "source": source})
+    return found
 
 
 def _finding(finding: Finding) -> dict[str, Any]:
@@ -191,8 +199,7 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
     if evaluation.probes:
         document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({
-        "chain": [_row(row, {label: (status, source) for label, status, source in evaluation.revocation})
-                  for row in evaluation.rows],
+        "chain": [_row(row, _revocation(evaluation)) for row in evaluation.rows],
         "findings": [_finding(finding) for finding in evaluation.findings],
         "notes": list(evaluation.notes + evaluation.details),
     })

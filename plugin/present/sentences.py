@@ -167,6 +167,8 @@ def _about_row(finding: Finding, row: CertRow) -> str:
                f"publication at {clean(data['url'], 120)} is stale"
     if kind == Kind.REVOCATION_UNAVAILABLE:
         return f"revocation of {_who(row)} not checked: {clean(str(data.get('why') or 'no answer'), 200)}"
+    if kind == Kind.OCSP_UNKNOWN:
+        return f"the OCSP responder {clean(data['url'], 120)} does not know {_who(row)} (status unknown)"
     if kind == Kind.HEALTHY:
         return _healthy(finding, row)
     return _expiry(finding, row)
@@ -186,8 +188,8 @@ def _healthy(finding: Finding, row: CertRow) -> str:
         trust = f"trust not checked ({reason})" if reason else "trust not checked"
     text = f"{_who(row, finding.key_type)} expires first, in {format_span(row.left)} ({_date(row.info.not_after)}), " \
            f"{trust}"
-    if data.get("crl"):
-        text += ", not revoked (CRL)"
+    if data.get("not_revoked"):
+        text += f", not revoked ({', '.join(data['not_revoked'])})"
     note = data.get("note")
     if note:
         text += f", {clean(note)}"
