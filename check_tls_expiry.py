@@ -198,10 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="ask the OCSP responder of every certificate of the verified path (AIA, http://, POST "
                            "per RFC 6960; the answer signed by the issuer or a responder it delegated): CRITICAL "
                            "when revoked, WARNING when unknown. Python's ssl cannot ask for a stapled response")
+    what.add_argument("--ari", action="store_true",
+                      help="read the CA's ACME Renewal Information (RFC 9773) for the leaf: WARNING once the CA's "
+                           "suggested renewal window has begun, CRITICAL once it has ended; the window in -v and "
+                           "JSON")
+    what.add_argument("--acme-directory", metavar="URL",
+                      help="the https:// ACME directory for --ari (default: looked up by the leaf's issuer for "
+                           "Let's Encrypt and Google Trust Services)")
     what.add_argument("--revocation-unavailable", choices=("ok", "warning", "critical", "unknown"), default="ok",
-                      help="the state when a CRL or OCSP answer cannot be had (refused, timed out, too large, not "
-                           "signed by the issuer); with ok (the default) the status line still says 'revocation "
-                           "not checked'")
+                      help="the state when a CRL, OCSP or ARI answer cannot be had (refused, timed out, too "
+                           "large, not signed by the issuer); with ok (the default) the status line still says "
+                           "'not checked'")
     what.add_argument("--ignore-trust", action="store_true",
                       help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
                            "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
@@ -229,7 +236,8 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
                  ("--all-addresses", options.all_addresses or None),
                  ("--all-key-types", options.all_key_types or None), ("--aia", options.aia or None),
-                 ("--crl", options.crl or None), ("--ocsp", options.ocsp or None),
+                 ("--crl", options.crl or None), ("--ocsp", options.ocsp or None), ("--ari", options.ari or None),
+                 ("--acme-directory", options.acme_directory),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
@@ -238,6 +246,12 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         if network_only:
             raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
     _trust_paths(options.cafile, options.capath)
+    if options.acme_directory is not None:
+        if not options.ari:
+            raise UsageError("--acme-directory only applies to --ari")
+        if not options.acme_directory.lower().startswith("https://"):
+            raise UsageError(f"--acme-directory {clean(options.acme_directory, 120)!r} is not an https:// URL "
+                             "(ACME is HTTPS only)")
     options.pins = _pins(options.pin)
     if options.timeout is None:
         options.timeout = JSON_TIMEOUT if options.output == "json" else DEFAULT_TIMEOUT
@@ -399,7 +413,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins,
                             Status[options.revocation_unavailable.upper()])
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
-            acquired = acquire(probes, trust, budget, aia=options.aia, crl=options.crl, ocsp=options.ocsp)
+            acquired = acquire(probes, trust, budget, aia=options.aia, crl=options.crl, ocsp=options.ocsp,
+                               ari=(options.acme_directory or True) if options.ari else False)
             if len(acquired) == 1 and not by_address:  # the default check: one handshake, its own verdict
                 presented = acquired[0].presented
                 if presented is None:

@@ -121,9 +121,9 @@ def test_aia_is_a_network_option(intermediate_ca: CA, tmp_path: Path, capsys) ->
 
 
 @pytest.mark.parametrize(("url", "why"), [
-    ("https://127.0.0.1/x.der", "only http:// URLs are fetched"),
-    ("ftp://127.0.0.1/x.der", "only http:// URLs are fetched"),
-    ("file:///etc/passwd", "only http:// URLs are fetched"),
+    ("https://127.0.0.1/x.der", "only http:// URLs are fetched here"),
+    ("ftp://127.0.0.1/x.der", "only http:// URLs are fetched here"),
+    ("file:///etc/passwd", "only http:// URLs are fetched here"),
     ("http://user:secret@127.0.0.1/x.der", "not a plain http://host/path URL"),
     ("http://127.0.0.1:99999/x.der", "not a valid URL"),
     ("http://" + "a" * 2100 + "/x", "the URL is longer than 2048 characters"),

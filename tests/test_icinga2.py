@@ -214,6 +214,7 @@ def test_conf_variables_follow_itl_naming() -> None:
         "tls_expiry_aia": "false",
         "tls_expiry_crl": "false",
         "tls_expiry_ocsp": "false",
+        "tls_expiry_ari": "false",
         "tls_expiry_verbose": "false",
         "check_ipv4": '"$tls_expiry_ipv4$"',
         "check_ipv6": '"$tls_expiry_ipv6$"',

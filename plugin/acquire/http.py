@@ -1,4 +1,4 @@
-"""Acquire over HTTP: the one small, strict client for what certificates point to (AIA caIssuers, CRLs, OCSP).
+"""Acquire over HTTP: the one small, strict client for what certificates point to (caIssuers, CRLs, OCSP, ARI).
 
 GET for caIssuers and CRLs, POST for OCSP (RFC 6960 appendix A). Deliberately a few lines of HTTP/1.0 on a socket from :mod:`.connect`, not ``urllib``: urllib follows redirects,
 reads proxy settings from the environment and opens ``file://`` and ``ftp://`` URLs, none of which a URL taken
@@ -7,7 +7,8 @@ response, so the deadline could not be kept per read. HTTP/1.0 means no chunked 
 Here:
 
 * only ``http://`` URLs (RFC 5280 §4.2.2.1: caIssuers, CRLs and OCSP go over plain HTTP; what is fetched is
-  signed, so TLS would add nothing but another handshake to fail), no credentials in the URL, a host that
+  signed, so TLS would add nothing but another handshake to fail; ACME is the exception, https:// only, verified
+  with the context the caller gives), no credentials in the URL, a host that
   :func:`plugin.target.parse_host` accepts, at most 2048 characters;
 * resolution and connect as for the check itself (bounded, every address, RFC 8305), under the same ``-t``
   budget, and one deadline for the whole answer, so a server that drips a byte a second cannot stretch it;
@@ -23,6 +24,9 @@ options that fetch (``--aia``, ``--crl``, ``--ocsp``) are off by default.
 from __future__ import annotations
 
 import socket
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from .. import __version__
@@ -39,8 +43,8 @@ _CHUNK = 16384
 _MAX_HEAD = 16384
 
 
-def _where(url: str) -> tuple[str, int, str]:
-    """(host, port, path) of an http:// URL, or FetchError saying why it is not fetched."""
+def _where(url: str, tls: ssl.SSLContext | None = None) -> tuple[str, int, str]:
+    """(host, port, path) of an http:// URL (https:// with ``tls``), or FetchError saying why it is not fetched."""
     shown = clean(url, 200)
     if len(url) > MAX_URL:
         raise FetchError(f"{shown}: the URL is longer than {MAX_URL} characters")
@@ -49,17 +53,21 @@ def _where(url: str) -> tuple[str, int, str]:
         port = parts.port or 80
     except ValueError as exc:
         raise FetchError(f"{shown}: not a valid URL ({clean(str(exc))})") from None
-    if parts.scheme.lower() != "http":
-        raise FetchError(f"{shown}: only http:// URLs are fetched")
+    scheme = "https" if tls is not None else "http"
+    if parts.scheme.lower() != scheme:
+        raise FetchError(f"{shown}: only {scheme}:// URLs are fetched here")
+    if tls is not None and parts.port is None:
+        port = 443
     if parts.username is not None or parts.password is not None or not parts.hostname:
         raise FetchError(f"{shown}: not a plain http://host/path URL")
     path = parts.path or "/"
     return parts.hostname, port, path + (f"?{parts.query}" if parts.query else "")
 
 
-def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*") -> bytes:
-    """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``."""
-    return _request(url, budget, limit=limit, accept=accept)
+def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None) -> bytes:
+    """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``. With ``tls``
+    (ACME, RFC 8555 requires HTTPS) the URL must be https:// and the server is verified with that context."""
+    return _request(url, budget, limit=limit, accept=accept, tls=tls)
 
 
 def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str, expect: str) -> bytes:
@@ -69,8 +77,8 @@ def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str
 
 
 def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes | None = None,
-             content_type: str | None = None, expect: str | None = None) -> bytes:
-    host, port, path = _where(url)
+             content_type: str | None = None, expect: str | None = None, tls: ssl.SSLContext | None = None) -> bytes:
+    host, port, path = _where(url, tls)
     shown = clean(url, 200)
     try:
         target = Target.build(host, port)
@@ -80,7 +88,11 @@ def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes |
     try:
         with connect(target, resolve(target, budget), budget) as (sock, _peer):
             message = _message(target, path, accept, body, content_type)
-            answer, mime = _exchange(sock, message, budget, limit, phase, shown)
+            if tls is None:
+                answer, mime = _exchange(sock, message, budget, limit, phase, shown)
+            else:
+                with _secured(sock, tls, target, budget, phase, shown) as secured:
+                    answer, mime = _exchange(secured, message, budget, limit, phase, shown)
     except PhaseTimeout:
         raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
     except FetchError:
@@ -90,6 +102,24 @@ def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes |
     if expect is not None and mime != expect:
         raise FetchError(f"{shown}: the answer is {clean(mime or 'untyped', 60)}, not {expect}")
     return answer
+
+
+@contextmanager
+def _secured(sock: socket.socket, tls: ssl.SSLContext, target: Target, budget: Budget, phase: str,
+             shown: str) -> Iterator[ssl.SSLSocket]:
+    """The TLS handshake of an https:// fetch, verified (chain and name) with ``tls``."""
+    sock.settimeout(budget.remaining(phase))
+    try:
+        secured = tls.wrap_socket(sock, server_hostname=target.host.ascii)
+    except ssl.SSLCertVerificationError as exc:
+        raise FetchError(f"{shown}: the server's certificate does not verify "
+                         f"({clean(exc.verify_message or reason(exc), 80)})") from None
+    except TimeoutError:
+        raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise FetchError(f"{shown}: TLS handshake failed ({clean(reason(exc), 80)})") from None
+    with secured:
+        yield secured
 
 
 def _message(target: Target, path: str, accept: str, body: bytes | None, content_type: str | None) -> bytes:

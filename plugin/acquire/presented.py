@@ -91,6 +91,7 @@ class Presented(NamedTuple):
     seconds: float | None = None  # connect, STARTTLS and handshake time of the slowest handshake (None: a file)
     aia: Any = None  # --aia: a plugin.acquire.aia.Aia when the missing issuer was fetched (typed loosely: no import)
     revocation: tuple[Any, ...] = ()  # --crl: plugin.acquire.revocation.Revocation per certificate of the path
+    ari: Any = None  # --ari: a plugin.acquire.ari.Ari (the CA's renewal window, or why there is none)
 
 
 class Expected(NamedTuple):

@@ -84,7 +84,8 @@ def _label(target: Target) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool, ocsp: bool) -> Acquired:
+def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool, ocsp: bool,
+         ari: str | bool) -> Acquired:
     addresses = list(probe.addresses) if probe.addresses is not None else None
     try:
         presented = fetch(probe.target, trust, budget, addresses=addresses, key_type=probe.key_type)
@@ -96,27 +97,33 @@ def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool, ocsp:
             from .revocation import check
 
             presented = check(presented, budget, crl=crl, ocsp=ocsp)
+        if ari:
+            from .ari import check_ari
+
+            presented = check_ari(presented, ari if isinstance(ari, str) else None, trust.cafile, trust.capath,
+                                  budget)
         return Acquired(probe, presented)
     except CheckError as exc:
         return Acquired(probe, error=exc)
 
 
 def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = False, crl: bool = False,
-            ocsp: bool = False) -> list[Acquired]:
+            ocsp: bool = False, ari: str | bool = False) -> list[Acquired]:
     """Run every probe, concurrently when there are several; results in the order of ``probes``. ``aia``: fetch
     a missing issuer from its caIssuers URL (:mod:`.aia`); ``crl``/``ocsp``: look the path up in its CRLs and
-    OCSP responders (:mod:`.revocation`); all in the probe's own thread and budget.
+    OCSP responders (:mod:`.revocation`); ``ari``: read the CA's renewal window (:mod:`.ari`; a string is the
+    ACME directory, True: look it up by the issuer); all in the probe's own thread and budget.
 
     Only the check's own errors are results; anything else raised in a probe is a bug and is raised here, in
     the calling thread, so that it is reported as one.
     """
     if len(probes) == 1:
-        return [_one(probes[0], trust, budget, aia, crl, ocsp)]
+        return [_one(probes[0], trust, budget, aia, crl, ocsp, ari)]
     results: list[Acquired | BaseException | None] = [None] * len(probes)
 
     def work(index: int) -> None:
         try:
-            results[index] = _one(probes[index], trust, budget, aia, crl, ocsp)
+            results[index] = _one(probes[index], trust, budget, aia, crl, ocsp, ari)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             results[index] = exc
 

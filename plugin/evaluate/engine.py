@@ -29,6 +29,7 @@ from .findings import CertRow, Evaluation, Finding, Kind
 
 if TYPE_CHECKING:
     from ..acquire.aia import Aia
+    from ..acquire.ari import Ari
     from ..acquire.chain import Anchors
     from ..acquire.revocation import Revocation
 
@@ -95,6 +96,8 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
     if policy.pins and not any(row.info.pin in policy.pins for row in on_path):
         findings.append(Finding(Kind.PIN_MISMATCH, Status.CRITICAL, on_path[0], {"pins": len(policy.pins)}))
     findings.extend(_revocation(presented.revocation, on_path, policy.revocation_unavailable))
+    if presented.ari is not None:
+        findings.extend(_renewal(presented.ari, on_path[0], now, policy.revocation_unavailable))
 
     headline = min(on_path, key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
@@ -341,6 +344,16 @@ def finding_order(finding: Finding) -> tuple[int, bool, float]:
     return (-int(finding.status), finding.kind != Kind.HEALTHY, float("-inf") if finding.kind in _LEADING else left)
 
 
+def _renewal(ari: Ari, leaf: CertRow, now: datetime, unavailable: Status) -> list[Finding]:
+    """--ari: the window has begun: WARNING; it has ended: CRITICAL; a window to come: only -v and JSON."""
+    if ari.start is None or ari.end is None:
+        return [Finding(Kind.ARI_UNAVAILABLE, unavailable, leaf, {"why": ari.why})]
+    if now < ari.start:
+        return []
+    data = {"start": ari.start, "end": ari.end, "explanation": ari.explanation}
+    return [Finding(Kind.RENEW_NOW, Status.CRITICAL if now >= ari.end else Status.WARNING, leaf, data)]
+
+
 def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailable: Status) -> list[Finding]:
     """--crl/--ocsp: revoked is CRITICAL; a stale CRL and a responder that does not know the certificate are
     WARNING; an answer that could not be had gets what the operator chose."""
@@ -365,9 +378,10 @@ def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | No
     on_path = [row for row in rows if row.role != "extra"]
     revocation = tuple((on_path[item.position].label, item.status, item.source) for item in presented.revocation
                        if item.position < len(on_path))
+    ari = presented.ari
     return Evaluation(tuple(sorted(findings, key=finding_order)), tuple(rows), headline,
                       _notes(presented, len(rows), expected), presented.details, presented.seconds,
-                      revocation=revocation)
+                      revocation=revocation, ari=dict(ari._asdict()) if ari is not None else None)
 
 
 def _notes(presented: Presented, count: int, expected: Expected | None) -> tuple[str, ...]:
@@ -388,6 +402,10 @@ def _notes(presented: Presented, count: int, expected: Expected | None) -> tuple
         same = bool(presented.certificates) and presented.certificates[0][0] == expected.leaf.der
         notes.append(f"{'serves' if same else 'does not serve'} the certificate in --expect-file "
                      f"{clean(expected.path, 120)}")
+    ari = presented.ari
+    if ari is not None and ari.start is not None and ari.end is not None:
+        notes.append(f"the CA's suggested renewal window (ARI): {ari.start:%Y-%m-%d %H:%M} - {ari.end:%Y-%m-%d %H:%M} "
+                     f"UTC, from {clean(ari.url, 200)}")
     if presented.alpn:
         notes.append(f"ALPN protocol: {clean(presented.alpn)}")
     if presented.note:

@@ -46,6 +46,8 @@ class Kind(str, enum.Enum):
     REVOKED = "revoked"  # --crl: the certificate is listed in its issuer's CRL
     CRL_STALE = "crl_stale"  # --crl: the CRL is past its nextUpdate
     OCSP_UNKNOWN = "ocsp_unknown"  # --ocsp: the responder does not know the certificate
+    RENEW_NOW = "renew_now"  # --ari: the CA's suggested renewal window has begun (or ended)
+    ARI_UNAVAILABLE = "ari_unavailable"  # --ari could not say: --revocation-unavailable's state
     REVOCATION_UNAVAILABLE = "revocation_unavailable"  # --crl/--ocsp could not say: --revocation-unavailable's
     HEALTHY = "healthy"
 
@@ -128,6 +130,7 @@ class Evaluation(NamedTuple):
     # --crl/--ocsp: (label, status, source) per certificate and source; "good", "revoked", "stale" (CRL),
     # "unknown" (OCSP), "unavailable".
     revocation: tuple[tuple[str, str, str], ...] = ()
+    ari: dict[str, Any] | None = None  # --ari: start, end, explanation, url (a window) or why (none)
     addresses: int | None = None  # None: a check of one address, without the "addresses" perfdata
     failing: int = 0
 

@@ -100,6 +100,17 @@ def _row(row: CertRow, revocation: dict[str, list[dict[str, str]]]) -> dict[str,
     }
 
 
+def _ari(ari: dict[str, Any]) -> dict[str, Any]:
+    """--ari: the CA's suggested renewal window (Unix timestamps), or why there is none; never a null."""
+    if ari.get("start") is None or ari.get("end") is None:
+        return {"status": "unavailable", "message": clean(str(ari.get("why") or ""), 200)}
+    document: dict[str, Any] = {"status": "window", "window_start": int(ari["start"].timestamp()),
+                                "window_end": int(ari["end"].timestamp()), "url": clean(ari["url"], 200)}
+    if ari.get("explanation"):
+        document["explanation_url"] = clean(ari["explanation"], 200)
+    return document
+
+
 def _revocation(evaluation: Evaluation) -> dict[str, list[dict[str, str]]]:
     """--crl/--ocsp per certificate label: [{"status": "good", "source": "CRL"}, ...]."""
     found: dict[str, list[dict[str, str]]] = {}
@@ -196,6 +207,8 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
         document["time"] = round(evaluation.seconds, 6)
     if evaluation.addresses is not None:
         document.update({"addresses_checked": evaluation.addresses, "addresses_failing": evaluation.failing})
+    if evaluation.ari is not None:
+        document["ari"] = _ari(evaluation.ari)
     if evaluation.probes:
         document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({

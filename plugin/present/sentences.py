@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ..evaluate.findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
 from ..sanitize import clean
+from ..status import Status
 from ..thresholds import DAY
 
 __all__ = ["JOIN", "days", "describe_probe", "describe_row", "format_span", "number", "probe_summary", "sentence",
@@ -167,6 +168,15 @@ def _about_row(finding: Finding, row: CertRow) -> str:
                f"publication at {clean(data['url'], 120)} is stale"
     if kind == Kind.REVOCATION_UNAVAILABLE:
         return f"revocation of {_who(row)} not checked: {clean(str(data.get('why') or 'no answer'), 200)}"
+    if kind == Kind.RENEW_NOW:
+        window = f"window {_date(data['start'])} - {_date(data['end'])}"
+        if data.get("explanation"):
+            window += f", see {clean(data['explanation'], 120)}"
+        if finding.status == Status.CRITICAL:
+            return f"the CA asked for {_who(row)} to be renewed by {_date(data['end'])} ({window})"
+        return f"the CA asks for renewal of {_who(row)} now ({window})"
+    if kind == Kind.ARI_UNAVAILABLE:
+        return f"renewal information (ARI) not checked: {clean(str(data.get('why') or 'no answer'), 200)}"
     if kind == Kind.OCSP_UNKNOWN:
         return f"the OCSP responder {clean(data['url'], 120)} does not know {_who(row)} (status unknown)"
     if kind == Kind.HEALTHY:
