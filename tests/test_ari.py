@@ -125,6 +125,9 @@ def test_a_window_that_has_begun_is_a_warning(tls_server, intermediate_ca: CA, r
     assert result.status.startswith(f"TLS_EXPIRY WARNING - localhost:{port}: the CA asks for renewal of leaf "
                                     "'localhost' now (window ")
     assert result.status.endswith(", see https://community.example/incident-42)"), result.status
+    main(["-H", "localhost", "-p", str(port), "--cafile", str(root_pem), "--ari", "--acme-directory", acme.directory,
+          "--output", "json"])
+    assert json.loads(capsys.readouterr().out)["ari"]["status"] == "renew_now"  # the Zabbix trigger's value
 
 
 def test_a_window_that_has_ended_is_critical(tls_server, intermediate_ca: CA, root_pem: Path, acme: Acme,
@@ -135,6 +138,9 @@ def test_a_window_that_has_ended_is_critical(tls_server, intermediate_ca: CA, ro
     assert result.code == 2
     assert result.status.startswith(f"TLS_EXPIRY CRITICAL - localhost:{port}: the CA asked for leaf 'localhost' "
                                     "to be renewed by "), result.status
+    main(["-H", "localhost", "-p", str(port), "--cafile", str(root_pem), "--ari", "--acme-directory", acme.directory,
+          "--output", "json"])
+    assert json.loads(capsys.readouterr().out)["ari"]["status"] == "overdue"
 
 
 @pytest.mark.parametrize("case", ["unknown id", "not json", "no window"])

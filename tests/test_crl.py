@@ -135,6 +135,7 @@ def test_crl_in_json_per_certificate(tls_server, intermediate_ca: CA, root_pem: 
     main(["-H", "localhost", "-p", str(port), "--cafile", str(root_pem), "--crl", "--output", "json"])
     document = json.loads(capsys.readouterr().out)
     assert document["state"] == "CRITICAL" and document["result"]["value"] == "invalid"
+    assert document["revoked"] == 1  # the count the Zabbix template's trigger reads
     chain = {row["label"]: row for row in document["chain"]}
     assert chain["leaf"]["revocation"] == [{"status": "revoked", "source": "CRL"}]
     assert "revocation" not in chain["int1"]  # it names no CRL

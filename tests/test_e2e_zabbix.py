@@ -535,7 +535,8 @@ def template(zabbix_run: ZabbixRun) -> ZabbixRun:
 
 
 TEMPLATE_KEYS = ("tls_expiry.days_left", "tls_expiry.not_after", "tls_expiry.validity", "tls_expiry.message",
-                 "tls_expiry.state", "tls_expiry.sha256_fingerprint", "tls_expiry.time", "tls_expiry.addresses_failing")
+                 "tls_expiry.state", "tls_expiry.sha256_fingerprint", "tls_expiry.time", "tls_expiry.addresses_failing",
+                 "tls_expiry.revoked", "tls_expiry.ari_status")
 
 
 def _trigger_values(run: ZabbixRun, hostid: int) -> dict[str, tuple[int, int, str]]:
@@ -603,6 +604,8 @@ INVALID = "certificate is invalid or the check failed"
 SOON = "certificate expires soon"
 STATE = "check_tls_expiry reports a problem"
 FINGERPRINT = "certificate fingerprint has changed"
+REVOKED = "certificate revoked"
+RENEW = "the CA asks for renewal now"
 
 
 @pytest.mark.parametrize(("endpoint", "problems"), [
@@ -614,7 +617,7 @@ FINGERPRINT = "certificate fingerprint has changed"
 ])
 def test_template_triggers(template: ZabbixRun, endpoint: str, problems: set[str]) -> None:
     triggers = _trigger_values(template, template.template_hosts[endpoint])
-    assert set(triggers) == {INVALID, SOON, STATE, FINGERPRINT}, triggers
+    assert set(triggers) == {INVALID, SOON, STATE, FINGERPRINT, REVOKED, RENEW}, triggers
     assert {name for name, (value, _, _) in triggers.items() if value == 1} == problems, triggers
     # Evaluated without errors (an "unknown" trigger would have state 1 and an error).
     assert all(state == 0 and error == "" for _, state, error in triggers.values()), triggers

@@ -100,11 +100,13 @@ def _row(row: CertRow, revocation: dict[str, list[dict[str, str]]]) -> dict[str,
     }
 
 
-def _ari(ari: dict[str, Any]) -> dict[str, Any]:
-    """--ari: the CA's suggested renewal window (Unix timestamps), or why there is none; never a null."""
+def _ari(ari: dict[str, Any], renew: Finding | None) -> dict[str, Any]:
+    """--ari: the CA's suggested renewal window (Unix timestamps) and what it means now ("window": renew later,
+    "renew_now", "overdue"), or why there is none ("unavailable"); never a null."""
     if ari.get("start") is None or ari.get("end") is None:
         return {"status": "unavailable", "message": clean(str(ari.get("why") or ""), 200)}
-    document: dict[str, Any] = {"status": "window", "window_start": int(ari["start"].timestamp()),
+    status = "window" if renew is None else "overdue" if renew.status == Status.CRITICAL else "renew_now"
+    document: dict[str, Any] = {"status": status, "window_start": int(ari["start"].timestamp()),
                                 "window_end": int(ari["end"].timestamp()), "url": clean(ari["url"], 200)}
     if ari.get("explanation"):
         document["explanation_url"] = clean(ari["explanation"], 200)
@@ -208,7 +210,10 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
     if evaluation.addresses is not None:
         document.update({"addresses_checked": evaluation.addresses, "addresses_failing": evaluation.failing})
     if evaluation.ari is not None:
-        document["ari"] = _ari(evaluation.ari)
+        document["ari"] = _ari(evaluation.ari, next((finding for finding in evaluation.findings
+                                                     if finding.kind == Kind.RENEW_NOW), None))
+    if evaluation.revocation:  # --crl/--ocsp ran: a count for Zabbix's item and trigger
+        document["revoked"] = len({label for label, status, _ in evaluation.revocation if status == "revoked"})
     if evaluation.probes:
         document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({
