@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from plugin.acquire.revocation import MAX_CRL_BYTES, _judge  # noqa: E402
+from plugin.acquire.revocation import MAX_CRL_BYTES, _judge
 
 
 def _ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
