@@ -14,7 +14,6 @@ types) is one probe, run in the calling thread, with no thread started at all.
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
 from ..budget import Budget
@@ -22,6 +21,7 @@ from ..errors import CheckError, PhaseTimeout
 from ..target import Target
 from .connect import Address, peer_text, resolve
 from .presented import Presented
+from .threads import run_concurrently
 from .tls import KEY_TYPES, Trust, fetch
 
 __all__ = ["Acquired", "Probe", "acquire", "plan"]
@@ -127,12 +127,7 @@ def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = Fa
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             results[index] = exc
 
-    threads = [threading.Thread(target=work, args=(index,), name=f"probe-{index}", daemon=True)
-               for index in range(len(probes))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(_left(budget) + _JOIN_GRACE)
+    run_concurrently(len(probes), work, budget, name="probe", grace=_JOIN_GRACE)
     out: list[Acquired] = []
     for probe, result in zip(probes, results):
         if isinstance(result, BaseException):
@@ -142,9 +137,3 @@ def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = Fa
         out.append(result)
     return out
 
-
-def _left(budget: Budget) -> float:
-    try:
-        return budget.remaining("the handshakes")
-    except PhaseTimeout:
-        return 0.0

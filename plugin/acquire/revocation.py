@@ -20,7 +20,6 @@ saying so, never ``good``.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
@@ -29,6 +28,7 @@ from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
 from .presented import Presented
+from .threads import run_concurrently
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -105,12 +105,7 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
         except CheckError as exc:
             fetched[index] = exc
 
-    threads = [threading.Thread(target=work, args=(index,), name=f"revocation-{index}", daemon=True)
-               for index in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(max(share.total, 0.01) + 0.05)
+    run_concurrently(len(jobs), work, share, name="revocation", grace=0.05)
     for (position, source, url, _), data in zip(jobs, fetched):
         if isinstance(data, bytes):
             judge = _judge if source == "CRL" else _judge_ocsp
