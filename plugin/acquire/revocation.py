@@ -174,11 +174,18 @@ def _reason(entry: x509.RevokedCertificate) -> str | None:
     from cryptography import x509
 
     try:
-        flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        return _reason_text(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
     except (x509.ExtensionNotFound, ValueError):
         return None
-    # key_compromise -> "key compromise"; unspecified says nothing
-    return None if flag == x509.ReasonFlags.unspecified else flag.name.replace("_", " ").replace("ca ", "CA ")
+
+
+def _reason_text(flag: x509.ReasonFlags | None) -> str | None:
+    """key_compromise -> "key compromise", ca_compromise -> "CA compromise"; unspecified says nothing."""
+    from cryptography import x509
+
+    if flag is None or flag == x509.ReasonFlags.unspecified:
+        return None
+    return flag.name.replace("_", " ").replace("ca ", "CA ")
 
 
 def _responder(cert: x509.Certificate) -> tuple[str | None, str | None]:
@@ -213,7 +220,6 @@ def _judge_ocsp(position: int, cert: x509.Certificate, issuer: x509.Certificate,
                 url: str) -> Revocation:
     """RFC 6960: a successful response about this certificate, signed by its issuer or by a responder the
     issuer delegated (id-kp-OCSPSigning), whose thisUpdate is not in the future and nextUpdate not past."""
-    from cryptography import x509
     from cryptography.x509 import ocsp
 
     from ..compat import ocsp_revocation_time, ocsp_times
@@ -252,11 +258,8 @@ def _judge_ocsp(position: int, cert: x509.Certificate, issuer: x509.Certificate,
     if next_update is not None and next_update < now:
         return unavailable("the response is past its nextUpdate")
     if status == ocsp.OCSPCertStatus.REVOKED:
-        reason = response.revocation_reason
-        text = None if reason in (None, x509.ReasonFlags.unspecified) else \
-            reason.name.replace("_", " ").replace("ca ", "CA ")
         return Revocation(position, "revoked", source="OCSP", url=url, revoked_on=ocsp_revocation_time(response),
-                          reason=text, next_update=next_update)
+                          reason=_reason_text(response.revocation_reason), next_update=next_update)
     if status == ocsp.OCSPCertStatus.UNKNOWN:
         return Revocation(position, "unknown", source="OCSP", url=url, next_update=next_update)
     return Revocation(position, "good", source="OCSP", url=url, next_update=next_update)

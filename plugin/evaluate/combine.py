@@ -50,7 +50,7 @@ def combine(outcomes: list[ProbeOutcome], *, by_address: bool) -> Evaluation:
         findings.insert(0, _healthy(outcomes, headline, by_address))  # the healthy headline leads an OK line
     worst = max(judged, key=_badness, default=None)
     labels = list(dict.fromkeys(outcome.label for outcome in outcomes))
-    failing = {outcome.label for outcome in outcomes if _status(outcome) != Status.OK}
+    failing = {outcome.label for outcome in outcomes if outcome.status != Status.OK}
     seconds = [o.evaluation.seconds for o in judged if o.evaluation is not None and o.evaluation.seconds is not None]
     details = tuple(f"{_scope(outcome)}: {line}" for outcome in outcomes
                     for line in (outcome.evaluation.details if outcome.evaluation is not None
@@ -112,10 +112,6 @@ def expect_file_applies(handshakes: list[tuple[str, str | None, bytes | None]], 
 
 def _scope(outcome: ProbeOutcome) -> str:
     return f"{outcome.label} ({outcome.key_type})" if outcome.key_type else outcome.label
-
-
-def _status(outcome: ProbeOutcome) -> Status:
-    return outcome.status
 
 
 def _badness(outcome: ProbeOutcome) -> tuple[int, float]:
