@@ -115,6 +115,16 @@ def _timeout(text: str) -> float:
     return value
 
 
+def _max_age(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 2592000 (30 days)")
+    return value
+
+
 def _escaped(text: str) -> str:
     return text.replace("%", "%%")  # argparse %-formats help strings
 
@@ -209,6 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the state when a CRL, OCSP or ARI answer cannot be had (refused, timed out, too "
                            "large, not signed by the issuer); with ok (the default) the status line still says "
                            "'not checked'")
+    what.add_argument("--cache-dir", metavar="DIR",
+                      help="keep what --crl, --ocsp, --aia and --ari fetch in DIR (made 0700 if missing; it must be "
+                           "yours and writable by no one else), until the answer's nextUpdate or Retry-After and at "
+                           "most --cache-max-age: the next check uses it instead of fetching, and verifies it again. "
+                           "Without it nothing is written")
+    what.add_argument("--cache-max-age", metavar="S", type=_max_age, default=None,
+                      help="the longest a cached CRL, OCSP answer or intermediate is used, in seconds (default: "
+                           "3600); an ARI answer is kept as long as its Retry-After asks (1 minute to 1 day)")
     what.add_argument("--ignore-trust", action="store_true",
                       help="do not alarm when the chain does not reach a trust anchor (self-signed or private CA); "
                            "expiry, weak crypto and the host name are still checked. Prefer --cafile with your "
@@ -237,7 +255,8 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
                  ("--all-addresses", options.all_addresses or None),
                  ("--all-key-types", options.all_key_types or None), ("--aia", options.aia or None),
                  ("--crl", options.crl or None), ("--ocsp", options.ocsp or None), ("--ari", options.ari or None),
-                 ("--acme-directory", options.acme_directory),
+                 ("--acme-directory", options.acme_directory), ("--cache-dir", options.cache_dir),
+                 ("--cache-max-age", options.cache_max_age),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
         network_only = [flag for flag, value in given if value is not None]
@@ -252,6 +271,15 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
         if not options.acme_directory.lower().startswith("https://"):
             raise UsageError(f"--acme-directory {clean(options.acme_directory, 120)!r} is not an https:// URL "
                              "(ACME is HTTPS only)")
+    if options.cache_dir is not None and not (options.crl or options.ocsp or options.aia or options.ari):
+        raise UsageError("--cache-dir only applies to --crl, --ocsp, --aia or --ari (nothing else is fetched)")
+    if options.cache_max_age is not None and options.cache_dir is None:
+        raise UsageError("--cache-max-age only applies to --cache-dir")
+    options.cache = None
+    if options.cache_dir is not None:
+        from plugin.acquire.cache import DEFAULT_MAX_AGE, Cache  # only with the option: it may make the directory
+
+        options.cache = Cache.open(options.cache_dir, options.cache_max_age or DEFAULT_MAX_AGE)
     options.pins = _pins(options.pin)
     if options.timeout is None:
         options.timeout = JSON_TIMEOUT if options.output == "json" else DEFAULT_TIMEOUT
@@ -401,7 +429,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
         endpoint = targets[0].endpoint
 
         def job() -> Evaluation:
-            from plugin.acquire.probes import acquire, plan  # network mode only
+            from plugin.acquire.probes import Fetches, acquire, plan  # network mode only
             from plugin.acquire.tls import Trust
 
             expected = None
@@ -413,8 +441,9 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins,
                             Status[options.revocation_unavailable.upper()])
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
-            acquired = acquire(probes, trust, budget, aia=options.aia, crl=options.crl, ocsp=options.ocsp,
-                               ari=(options.acme_directory or True) if options.ari else False)
+            fetches = Fetches(options.aia, options.crl, options.ocsp,
+                              (options.acme_directory or True) if options.ari else False, options.cache)
+            acquired = acquire(probes, trust, budget, fetches)
             if len(acquired) == 1 and not by_address:  # the default check: one handshake, its own verdict
                 presented = acquired[0].presented
                 if presented is None:

@@ -35,6 +35,7 @@ class Acme:
         self.directory = f"https://127.0.0.1:{port}/directory"
         self.answers: dict[str, Any] = {}
         self.asked: list[str] = []
+        self.retry_after: str | None = "21600"  # RFC 9773 §4.3's header; None: left out
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,8 @@ def acme(intermediate_ca: CA, tmp_path_factory: pytest.TempPathFactory) -> Itera
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
-            self.send_header("Retry-After", "21600")
+            if acme.retry_after is not None:
+                self.send_header("Retry-After", acme.retry_after)
             self.end_headers()
             self.wfile.write(raw)
 

@@ -42,14 +42,15 @@ def _url(port: int) -> str:
 
 @pytest.fixture
 def ocsp_responder(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Factory: ``ocsp_responder(ca, port, good=[...], revoked=[...], signer=None)`` starts ``openssl ocsp`` on
-    ``port`` (it binds every interface; the check talks to it on 127.0.0.1), answering for ``ca``'s certificates;
-    a serial in neither list is "unknown". ``signer`` signs the responses instead of ``ca`` itself."""
+    """Factory: ``ocsp_responder(ca, port, good=[...], revoked=[...], signer=None) -> process`` starts
+    ``openssl ocsp`` on ``port`` (it binds every interface; the check talks to it on 127.0.0.1), answering for
+    ``ca``'s certificates; a serial in neither list is "unknown". ``signer`` signs the responses instead of
+    ``ca`` itself."""
     openssl = require_binary("openssl")
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(ca: CA, port: int, good: Sequence[Issued] = (), revoked: Sequence[Issued] = (),
-              signer: Issued | None = None) -> None:
+              signer: Issued | None = None) -> subprocess.Popen[bytes]:
         work = tmp_path / f"ocsp{len(procs)}"
         work.mkdir()
         index = work / "index.txt"
@@ -67,6 +68,7 @@ def ocsp_responder(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
             if procs[-1].poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"openssl ocsp did not start: {(work / 'log').read_text()}")
             time.sleep(0.02)
+        return procs[-1]
 
     yield start
     for proc in procs:

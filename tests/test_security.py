@@ -1,5 +1,8 @@
 """Security review, as tests: no shell or subprocess in the product, no files written, nothing secret printed.
 
+One module writes: plugin/acquire/cache.py, the --cache-dir store (its rules and the "nothing written without
+the option" behaviour are tested in test_cache.py); it is held to the no-shell rules all the same.
+
 Certificate text is sanitised in every output mode: see test_hostile.py (Nagios, -v, -vvv) and test_json.py.
 """
 
@@ -17,9 +20,12 @@ from runner import run
 REPO = Path(__file__).resolve().parent.parent
 PRODUCT = [REPO / "check_tls_expiry.py", *sorted((REPO / "plugin").rglob("*.py"))]
 FORBIDDEN_MODULES = {"subprocess", "pty", "pipes", "multiprocessing", "shutil", "tempfile", "pickle", "marshal"}
+SHELL_MODULES = {"subprocess", "pty", "pipes", "multiprocessing", "pickle", "marshal"}
 FORBIDDEN_CALLS = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "execvp"), ("os", "spawnv"),
                    ("os", "fork"), ("os", "remove"), ("os", "unlink"), ("os", "rename"), ("os", "mkdir"),
                    ("os", "makedirs"), ("os", "chmod"), ("os", "write")}
+SHELL_CALLS = {call for call in FORBIDDEN_CALLS if call[1] in {"system", "popen", "execv", "execvp", "spawnv", "fork"}}
+WRITER = REPO / "plugin" / "acquire" / "cache.py"
 
 
 def _tree(path: Path) -> ast.Module:
@@ -28,6 +34,7 @@ def _tree(path: Path) -> ast.Module:
 
 @pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(REPO)))
 def test_no_shell_subprocess_or_file_writing_modules(path: Path) -> None:
+    modules, calls = (SHELL_MODULES, SHELL_CALLS) if path == WRITER else (FORBIDDEN_MODULES, FORBIDDEN_CALLS)
     for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             names = {alias.name.split(".")[0] for alias in node.names}
@@ -35,12 +42,13 @@ def test_no_shell_subprocess_or_file_writing_modules(path: Path) -> None:
             names = {(node.module or "").split(".")[0]}
         else:
             names = set()
-        assert not names & FORBIDDEN_MODULES, (path, names)
+        assert not names & modules, (path, names)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             value = node.func.value
             if isinstance(value, ast.Name):
-                assert (value.id, node.func.attr) not in FORBIDDEN_CALLS, (path, node.lineno)
-            assert node.func.attr not in {"write_text", "write_bytes", "unlink", "mkdir"}, (path, node.lineno)
+                assert (value.id, node.func.attr) not in calls, (path, node.lineno)
+            if path != WRITER:
+                assert node.func.attr not in {"write_text", "write_bytes", "unlink", "mkdir"}, (path, node.lineno)
 
 
 @pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(REPO)))

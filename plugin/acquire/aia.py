@@ -21,6 +21,7 @@ from typing import NamedTuple
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from .cache import Cache
 from .presented import Presented, VerifyCode
 
 __all__ = ["MAX_ISSUER_BYTES", "Aia", "complete"]
@@ -44,9 +45,11 @@ class Aia(NamedTuple):
     error: str | None = None
 
 
-def complete(presented: Presented, cafile: str | None, capath: str | None, budget: Budget) -> Presented:
+def complete(presented: Presented, cafile: str | None, capath: str | None, budget: Budget,
+             cache: Cache | None = None) -> Presented:
     """``presented`` with :attr:`Presented.aia` set when its path stops for want of an issuer that the top
-    certificate names a caIssuers URL for; unchanged otherwise."""
+    certificate names a caIssuers URL for; unchanged otherwise. With ``cache``, the certificates fetched are
+    kept for the cache's cap (an intermediate at a URL seldom changes), and used instead of a fetch."""
     verification = presented.verification
     if not verification.attempted or verification.code not in _NO_ISSUER or not verification.alarm_trust \
             or not presented.certificates:  # (--ignore-trust: nothing would be said of it)
@@ -63,12 +66,20 @@ def complete(presented: Presented, cafile: str | None, capath: str | None, budge
         return presented
     from . import http
 
+    key = Cache.key("GET", url)
+    data = cache.load(key) if cache is not None else None
     try:
-        # Its own share of what is left, so that a server that never answers cannot leave the check no time to
-        # say so (and to evaluate the chain it has).
-        share = Budget(max(budget.remaining("the fetch of the issuer") - _RESERVE, 0.01))
-        fetched = _certificates(http.get(url, share, limit=MAX_ISSUER_BYTES,
-                                         accept="application/pkix-cert, application/pkcs7-mime"), url)
+        if data is not None:
+            fetched = _certificates(data, url)
+        else:
+            # Its own share of what is left, so that a server that never answers cannot leave the check no time
+            # to say so (and to evaluate the chain it has).
+            share = Budget(max(budget.remaining("the fetch of the issuer") - _RESERVE, 0.01))
+            data = http.get(url, share, limit=MAX_ISSUER_BYTES,
+                            accept="application/pkix-cert, application/pkcs7-mime")
+            fetched = _certificates(data, url)
+            if cache is not None:
+                cache.store(key, data, cache.until())
     except CheckError as exc:
         return presented._replace(aia=Aia(url, error=exc.message))
     return presented._replace(aia=_rebuilt(top, fetched, presented, url, cafile, capath, budget))

@@ -8,8 +8,10 @@ the signal; this reads it.
 The directory comes from ``--acme-directory`` or, when that is not given, from :data:`DIRECTORIES`, keyed by the
 leaf's issuer organisation. The certificate is named as RFC 9773 §4.1 says: base64url (no padding) of the AKI
 keyIdentifier, ".", base64url of the serial's DER integer bytes (a leading zero byte kept). ACME is HTTPS only
-(RFC 8555 §6.1), verified with the same trust store as the check. ``Retry-After`` only matters to a cache,
-which this check does not keep yet.
+(RFC 8555 §6.1), verified with the same trust store as the check. With ``--cache-dir`` (:mod:`.cache`) the
+directory is kept for the cache's cap and the leaf's window for the answer's ``Retry-After`` (RFC 9773 §4.3:
+taken as at least a minute and at most a day; the cap when there is none), so that a check every five minutes
+asks the CA as often as it asks to be asked; a kept window is used without parsing the leaf.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from .cache import Cache
 from .presented import Presented
 
 __all__ = ["DIRECTORIES", "MAX_JSON_BYTES", "Ari", "certificate_id", "check_ari", "directory_for"]
@@ -34,6 +39,8 @@ DIRECTORIES = {
 }
 MAX_JSON_BYTES = 64 * 1024
 _RESERVE = 0.25
+# RFC 9773 §4.3's example limits on a client's polling interval: Retry-After is honoured within them.
+_POLL_MIN, _POLL_MAX = 60.0, 86400.0
 
 
 class Ari(NamedTuple):
@@ -44,6 +51,7 @@ class Ari(NamedTuple):
     end: datetime | None = None
     explanation: str | None = None
     why: str | None = None
+    cached: bool = False  # the window is the one --cache-dir kept, not one fetched in this run
 
 
 def directory_for(issuer_organization: str | None) -> str | None:
@@ -62,13 +70,17 @@ def certificate_id(aki: bytes, serial: int) -> str:
 
 
 def check_ari(presented: Presented, directory: str | None, cafile: str | None, capath: str | None,
-              budget: Budget) -> Presented:
+              budget: Budget, cache: Cache | None = None) -> Presented:
     """``presented`` with :attr:`Presented.ari` set (a window, or why there is none)."""
+    if not presented.certificates:
+        return presented
+    verdict = Cache.key("verdict", f"ARI {directory or ''}", presented.certificates[0][0])
+    kept = _kept(cache.load(verdict)) if cache is not None else None
+    if kept is not None:  # a warm check: nothing parsed, nothing fetched
+        return presented._replace(ari=kept)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    if not presented.certificates:
-        return presented
     try:
         leaf = x509.load_der_x509_certificate(presented.certificates[0][0])
         aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
@@ -84,32 +96,68 @@ def check_ari(presented: Presented, directory: str | None, cafile: str | None, c
         return presented._replace(ari=Ari(why=f"no ACME directory is known for issuer '{issuer}': give "
                                               "--acme-directory"))
     share = Budget(max(budget.remaining("the renewal information") - _RESERVE, 0.01))
+    contexts: list[ssl.SSLContext] = []
+
+    def context() -> ssl.SSLContext:
+        # Made only when something is fetched (loading the store costs milliseconds a warm cache saves). The
+        # system store, and the check's own --cafile/--capath too: a private ACME CA (step-ca) is served with the
+        # private root, a public one with a public root.
+        if not contexts:
+            contexts.append(ssl.create_default_context())
+            if cafile or capath:
+                contexts[0].load_verify_locations(cafile=cafile, capath=capath)
+        return contexts[0]
+
     try:
-        # The system store, and the check's own --cafile/--capath too: a private ACME CA (step-ca) is served
-        # with the private root, a public one with a public root.
-        context = ssl.create_default_context()
-        if cafile or capath:
-            context.load_verify_locations(cafile=cafile, capath=capath)
-        index = _json(directory, share, context)
+        index, raw, _retry, cached = _json(directory, share, context, cache)
         base = index.get("renewalInfo") if isinstance(index, dict) else None
         if not isinstance(base, str):
             raise CheckError(f"{clean(directory, 200)}: the directory has no renewalInfo")
+        if cache is not None and not cached:
+            cache.store(Cache.key("GET", directory), raw, cache.until())
         url = f"{base.rstrip('/')}/{certificate_id(aki, leaf.serial_number)}"
-        answer = _json(url, share, context)
-        return presented._replace(ari=_window(answer, url))
+        answer, _raw, retry, _cached = _json(url, share, context, None)  # the window is kept as a verdict, below
+        ari = _window(answer, url)
+        if cache is not None and ari.start is not None and ari.end is not None:
+            polled = min(max(retry, _POLL_MIN), _POLL_MAX) if retry is not None else cache.max_age
+            document = {"url": ari.url, "start": ari.start.timestamp(), "end": ari.end.timestamp(),
+                        "explanation": ari.explanation}
+            cache.store(verdict, json.dumps(document).encode("ascii"), time.time() + polled)
+        return presented._replace(ari=ari)
     except (CheckError, ssl.SSLError, OSError) as exc:
         why = exc.message if isinstance(exc, CheckError) else clean(str(exc), 120)
         return presented._replace(ari=Ari(why=why))
 
 
-def _json(url: str, budget: Budget, context: ssl.SSLContext) -> Any:
+def _json(url: str, budget: Budget, context: Callable[[], ssl.SSLContext],
+          cache: Cache | None) -> tuple[Any, bytes, float | None, bool]:
+    """(the JSON at ``url``, its bytes, its Retry-After, whether it came from ``cache``)."""
     from . import http
 
-    data = http.get(url, budget, limit=MAX_JSON_BYTES, accept="application/json", tls=context)
+    data = cache.load(Cache.key("GET", url)) if cache is not None else None
+    cached, retry = data is not None, None
+    if data is None:
+        answer = http.fetch(url, budget, limit=MAX_JSON_BYTES, accept="application/json", tls=context())
+        data, retry = answer.body, answer.retry_after
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(data), data, retry, cached
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CheckError(f"{clean(url, 200)}: the answer is not JSON") from None
+
+
+def _kept(data: bytes | None) -> Ari | None:
+    """The window --cache-dir kept for this leaf, or None."""
+    try:
+        document = json.loads(data) if data is not None else None
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not all(isinstance(document.get(name), (int, float))
+                                                 for name in ("start", "end")):
+        return None
+    explanation = document.get("explanation")
+    return Ari(str(document.get("url") or ""), datetime.fromtimestamp(document["start"], timezone.utc),
+               datetime.fromtimestamp(document["end"], timezone.utc),
+               explanation if isinstance(explanation, str) else None, cached=True)
 
 
 def _window(answer: Any, url: str) -> Ari:

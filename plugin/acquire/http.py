@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .. import __version__
@@ -36,7 +38,7 @@ from ..sanitize import clean
 from ..target import Target
 from .connect import connect, reason, resolve
 
-__all__ = ["MAX_URL", "get", "post"]
+__all__ = ["MAX_URL", "Answer", "fetch", "get", "post"]
 
 MAX_URL = 2048
 _CHUNK = 16384
@@ -64,20 +66,34 @@ def _where(url: str, tls: ssl.SSLContext | None = None) -> tuple[str, int, str]:
     return parts.hostname, port, path + (f"?{parts.query}" if parts.query else "")
 
 
+class Answer(NamedTuple):
+    """A 200 answer: its body, and its ``Retry-After`` in seconds from now (None when absent or unreadable)."""
+
+    body: bytes
+    retry_after: float | None = None
+
+
 def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None) -> bytes:
     """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``. With ``tls``
     (ACME, RFC 8555 requires HTTPS) the URL must be https:// and the server is verified with that context."""
+    return fetch(url, budget, limit=limit, accept=accept, tls=tls).body
+
+
+def fetch(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None) -> Answer:
+    """:func:`get`, with the answer's ``Retry-After`` (what ARI's caching honours)."""
     return _request(url, budget, limit=limit, accept=accept, tls=tls)
 
 
 def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str, expect: str) -> bytes:
     """The body of a POST of ``body`` to ``url`` (OCSP, RFC 6960 appendix A); the answer must be of the
     ``expect`` content type."""
-    return _request(url, budget, limit=limit, accept=expect, body=body, content_type=content_type, expect=expect)
+    return _request(url, budget, limit=limit, accept=expect, body=body, content_type=content_type,
+                    expect=expect).body
 
 
 def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes | None = None,
-             content_type: str | None = None, expect: str | None = None, tls: ssl.SSLContext | None = None) -> bytes:
+             content_type: str | None = None, expect: str | None = None,
+             tls: ssl.SSLContext | None = None) -> Answer:
     host, port, path = _where(url, tls)
     shown = clean(url, 200)
     try:
@@ -89,19 +105,20 @@ def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes |
         with connect(target, resolve(target, budget), budget) as (sock, _peer):
             message = _message(target, path, accept, body, content_type)
             if tls is None:
-                answer, mime = _exchange(sock, message, budget, limit, phase, shown)
+                answer, head = _exchange(sock, message, budget, limit, phase, shown)
             else:
                 with _secured(sock, tls, target, budget, phase, shown) as secured:
-                    answer, mime = _exchange(secured, message, budget, limit, phase, shown)
+                    answer, head = _exchange(secured, message, budget, limit, phase, shown)
     except PhaseTimeout:
         raise FetchError(f"{shown}: no answer within {budget.total:.2g}s") from None
     except FetchError:
         raise
     except CheckError as exc:  # resolution or connect failed: the sentence already says how
         raise FetchError(f"{shown}: {exc.message}") from None
+    mime = (_header(head, "content-type") or "").split(";")[0].strip().lower() or None  # no parameters
     if expect is not None and mime != expect:
         raise FetchError(f"{shown}: the answer is {clean(mime or 'untyped', 60)}, not {expect}")
-    return answer
+    return Answer(answer, _retry_after(_header(head, "retry-after")))
 
 
 @contextmanager
@@ -135,10 +152,10 @@ def _message(target: Target, path: str, accept: str, body: bytes | None, content
 
 
 def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, phase: str,
-              shown: str) -> tuple[bytes, str | None]:
+              shown: str) -> tuple[bytes, bytes]:
     """HTTP/1.0 (so no chunked body and no keep-alive to handle): the answer is read to its end, under one
     deadline for the whole of it, and at most ``limit`` bytes of body plus the headers' allowance. Returns the
-    body and its content type (lower case, without parameters)."""
+    body and the head (status line and headers)."""
     answer = bytearray()
     head: bytes | None = None
     try:
@@ -165,15 +182,33 @@ def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, p
         raise FetchError(f"{shown}: {clean(reason(exc))}") from None
     if head is None:
         raise FetchError(f"{shown}: the server closed the connection before a complete answer")
-    return bytes(answer[len(head) + 4:]), _content_type(head)
+    return bytes(answer[len(head) + 4:]), head
 
 
-def _content_type(head: bytes) -> str | None:
+def _header(head: bytes, wanted: str) -> str | None:
+    """The value of the first header named ``wanted`` (lower case)."""
     for line in head.decode("latin-1").split("\r\n")[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-type":
-            return value.split(";")[0].strip().lower() or None
+        if name.strip().lower() == wanted:
+            return value.strip()
     return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date, as seconds from now; None when absent or unreadable."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return float(min(int(value[:12]), 10**9))
+    from email.utils import parsedate_to_datetime
+
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
 
 
 def _status(head: bytes, shown: str, limit: int) -> None:

@@ -14,7 +14,7 @@ types) is one probe, run in the calling thread, with no thread started at all.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..budget import Budget
 from ..errors import CheckError, PhaseTimeout
@@ -24,7 +24,10 @@ from .presented import Presented
 from .threads import run_concurrently
 from .tls import KEY_TYPES, Trust, fetch
 
-__all__ = ["Acquired", "Probe", "acquire", "plan"]
+if TYPE_CHECKING:
+    from .cache import Cache  # only with --cache-dir: a default check does not import it
+
+__all__ = ["Acquired", "Fetches", "Probe", "acquire", "plan"]
 
 # How long to wait past the deadline for a probe thread before calling it timed out: every phase inside it is
 # bounded by the budget, so a thread that is still running then is stuck in a call that ignores its timeout.
@@ -40,6 +43,19 @@ class Probe(NamedTuple):
     label: str
     addresses: tuple[Address, ...] | None = None
     key_type: str | None = None
+
+
+class Fetches(NamedTuple):
+    """What to fetch after each handshake: ``aia`` a missing issuer from its caIssuers URL (:mod:`.aia`);
+    ``crl``/``ocsp`` the path's revocation status (:mod:`.revocation`); ``ari`` the CA's renewal window
+    (:mod:`.ari`; a string is the ACME directory, True: look it up by the issuer); ``cache`` keeps the answers
+    (``--cache-dir``, :mod:`.cache`)."""
+
+    aia: bool = False
+    crl: bool = False
+    ocsp: bool = False
+    ari: str | bool = False
+    cache: Cache | None = None
 
 
 class Acquired(NamedTuple):
@@ -84,46 +100,43 @@ def _label(target: Target) -> str:
     return f"[{host}]:{target.port}" if ":" in host else f"{host}:{target.port}"
 
 
-def _one(probe: Probe, trust: Trust, budget: Budget, aia: bool, crl: bool, ocsp: bool,
-         ari: str | bool) -> Acquired:
+def _one(probe: Probe, trust: Trust, budget: Budget, fetches: Fetches) -> Acquired:
     addresses = list(probe.addresses) if probe.addresses is not None else None
     try:
         presented = fetch(probe.target, trust, budget, addresses=addresses, key_type=probe.key_type)
-        if aia:
+        if fetches.aia:
             from .aia import complete
 
-            presented = complete(presented, trust.cafile, trust.capath, budget)
-        if crl or ocsp:
+            presented = complete(presented, trust.cafile, trust.capath, budget, fetches.cache)
+        if fetches.crl or fetches.ocsp:
             from .revocation import check
 
-            presented = check(presented, budget, crl=crl, ocsp=ocsp)
-        if ari:
+            presented = check(presented, budget, crl=fetches.crl, ocsp=fetches.ocsp, cache=fetches.cache)
+        if fetches.ari:
             from .ari import check_ari
 
-            presented = check_ari(presented, ari if isinstance(ari, str) else None, trust.cafile, trust.capath,
-                                  budget)
+            directory = fetches.ari if isinstance(fetches.ari, str) else None
+            presented = check_ari(presented, directory, trust.cafile, trust.capath, budget, fetches.cache)
         return Acquired(probe, presented)
     except CheckError as exc:
         return Acquired(probe, error=exc)
 
 
-def acquire(probes: list[Probe], trust: Trust, budget: Budget, *, aia: bool = False, crl: bool = False,
-            ocsp: bool = False, ari: str | bool = False) -> list[Acquired]:
-    """Run every probe, concurrently when there are several; results in the order of ``probes``. ``aia``: fetch
-    a missing issuer from its caIssuers URL (:mod:`.aia`); ``crl``/``ocsp``: look the path up in its CRLs and
-    OCSP responders (:mod:`.revocation`); ``ari``: read the CA's renewal window (:mod:`.ari`; a string is the
-    ACME directory, True: look it up by the issuer); all in the probe's own thread and budget.
+def acquire(probes: list[Probe], trust: Trust, budget: Budget, fetches: Fetches | None = None) -> list[Acquired]:
+    """Run every probe, concurrently when there are several; results in the order of ``probes``; each then makes
+    the ``fetches`` asked for, in its own thread and budget.
 
     Only the check's own errors are results; anything else raised in a probe is a bug and is raised here, in
     the calling thread, so that it is reported as one.
     """
+    fetches = fetches or Fetches()
     if len(probes) == 1:
-        return [_one(probes[0], trust, budget, aia, crl, ocsp, ari)]
+        return [_one(probes[0], trust, budget, fetches)]
     results: list[Acquired | BaseException | None] = [None] * len(probes)
 
     def work(index: int) -> None:
         try:
-            results[index] = _one(probes[index], trust, budget, aia, crl, ocsp, ari)
+            results[index] = _one(probes[index], trust, budget, fetches)
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, which raises it
             results[index] = exc
 

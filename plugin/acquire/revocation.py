@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from .cache import Cache
 from .presented import Presented
 from .threads import run_concurrently
 
@@ -44,6 +45,9 @@ MAX_OCSP_BYTES = 64 * 1024
 _SKEW_SECONDS = 300
 # What the fetches leave of the -t budget: the evaluation still has to run in it.
 _RESERVE = 0.25
+# The verdicts whose answer --cache-dir keeps: a stale CRL is past its nextUpdate already, and an answer that
+# could not be judged is not worth keeping.
+_KEPT = frozenset({"good", "revoked", "unknown"})
 
 
 class Revocation(NamedTuple):
@@ -57,16 +61,28 @@ class Revocation(NamedTuple):
     reason: str | None = None
     next_update: datetime | None = None
     why: str | None = None
+    cached: bool = False  # judged from the answer --cache-dir kept, not from a fetch of this run
 
 
-def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool = False) -> Presented:
+def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool = False,
+          cache: Cache | None = None) -> Presented:
     """``presented`` with :attr:`Presented.revocation` set for every certificate of its path that has an issuer
     on the path (all but the anchor): one :class:`Revocation` per source asked for (``crl``, ``ocsp``) that the
-    certificate names."""
-    from cryptography import x509
+    certificate names.
 
+    With ``cache`` (``--cache-dir``): when every certificate's verdict for every source is kept, they are the
+    answer, and nothing is parsed or fetched (a warm check does not even import cryptography). Otherwise the
+    path is checked, a CRL or OCSP answer kept there is judged instead of fetched, and what was judged is kept:
+    the answer until its nextUpdate (at most the cache's cap), and each certificate's verdict with it."""
     if not presented.path:
         return presented._replace(revocation=(Revocation(0, "unavailable", why="no verified path to check"),))
+    sources = tuple(source for source, wanted in (("CRL", crl), ("OCSP", ocsp)) if wanted)
+    if cache is not None:
+        known = _kept_verdicts(presented, sources, cache)
+        if known is not None:
+            return presented._replace(revocation=known)
+    from cryptography import x509
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -78,22 +94,32 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
     # Certificates are read here, in this thread: cryptography's objects are not safe to share between threads
     # (38 raises "Already borrowed"), so the threads only move bytes, and the answers are judged after.
     verdicts: list[Revocation] = []
+    # What each (position, source) came to, for the cache: a verdict, None (the certificate names no such URL),
+    # or absent from the dict (not worth keeping: the fetch or the answer failed).
+    settled: dict[tuple[int, str], Revocation | None] = {}
     jobs: list[tuple[int, str, str, bytes | None]] = []  # (position, source, url, OCSP request or None)
     for position, cert in enumerate(path[:-1]):
-        for source, wanted, locate in (("CRL", crl, _distribution_point), ("OCSP", ocsp, _responder)):
-            if not wanted:
+        for source, locate in (("CRL", _distribution_point), ("OCSP", _responder)):
+            if source not in sources:
                 continue
             url, problem = locate(cert)
-            if problem is not None:
+            if problem is not None:  # the certificate's own content: as true next time
                 verdicts.append(Revocation(position, "unavailable", source=source, why=problem))
+                settled[position, source] = verdicts[-1]
             elif url is not None:
                 jobs.append((position, source, url, _ocsp_request(cert, path[position + 1])
                              if source == "OCSP" else None))
+            else:
+                settled[position, source] = None
+    keys = [Cache.key("GET" if request is None else "POST", url, request or b"") for _, _, url, request in jobs]
     fetched: list[bytes | CheckError | None] = [None] * len(jobs)
+    kept = [cache.load(key) if cache is not None else None for key in keys]
+    missing = [index for index, data in enumerate(kept) if data is None]
 
-    def work(index: int) -> None:
+    def work(slot: int) -> None:
         from . import http
 
+        index = missing[slot]
         _, _source, url, request = jobs[index]
         try:
             if request is None:
@@ -105,15 +131,78 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
         except CheckError as exc:
             fetched[index] = exc
 
-    run_concurrently(len(jobs), work, share, name="revocation", grace=0.05)
-    for (position, source, url, _), data in zip(jobs, fetched):
-        if isinstance(data, bytes):
+    run_concurrently(len(missing), work, share, name="revocation", grace=0.05)
+    for (position, source, url, _), key, data, hit in zip(jobs, keys, fetched, kept):
+        if hit is not None or isinstance(data, bytes):
             judge = _judge if source == "CRL" else _judge_ocsp
-            verdicts.append(judge(position, path[position], path[position + 1], data, url))
+            answer = hit if hit is not None else data
+            assert isinstance(answer, bytes)
+            verdict = judge(position, path[position], path[position + 1], answer, url)
+            verdicts.append(verdict._replace(cached=hit is not None))
+            # An OCSP answer without nextUpdate says "newer information is always available" (RFC 6960
+            # §4.2.2.1): not kept. A CRL without one (not RFC 5280 conforming) lives to the cap.
+            if verdict.status in _KEPT and (verdict.next_update is not None or source == "CRL"):
+                settled[position, source] = verdict
+                if cache is not None and hit is None:
+                    cache.store(key, answer, _until(cache, verdict))
         else:
             why = data.message if data is not None else f"{clean(url, 200)}: the fetch did not finish in time"
             verdicts.append(Revocation(position, "unavailable", source=source, url=url, why=why))
+    if cache is not None:
+        _keep_verdicts(presented, settled, cache)
     return presented._replace(revocation=tuple(sorted(verdicts, key=lambda item: item.position)))
+
+
+def _until(cache: Cache, verdict: Revocation | None) -> float:
+    """A verdict (and its answer) lives until the answer's nextUpdate, at most the cache's cap."""
+    next_update = verdict.next_update if verdict is not None else None
+    return cache.until(next_update.timestamp() if next_update is not None else None)
+
+
+def _verdict_key(presented: Presented, position: int, source: str) -> str:
+    """A certificate's verdict is named by the certificate and its issuer (what the answer was judged against)."""
+    return Cache.key("verdict", source, presented.path[position][0] + b"\0" + presented.path[position + 1][0])
+
+
+def _keep_verdicts(presented: Presented, settled: dict[tuple[int, str], Revocation | None], cache: Cache) -> None:
+    import json
+
+    for (position, source), verdict in settled.items():
+        document = {"status": "none"} if verdict is None else {
+            "status": verdict.status, "url": verdict.url, "reason": verdict.reason, "why": verdict.why,
+            "revoked_on": verdict.revoked_on.timestamp() if verdict.revoked_on is not None else None,
+            "next_update": verdict.next_update.timestamp() if verdict.next_update is not None else None}
+        cache.store(_verdict_key(presented, position, source), json.dumps(document).encode("ascii"),
+                    _until(cache, verdict))
+
+
+def _kept_verdicts(presented: Presented, sources: tuple[str, ...], cache: Cache) -> tuple[Revocation, ...] | None:
+    """Every certificate's verdict for every source, from the cache, or None when any one is missing."""
+    import json
+
+    def moment(value: object) -> datetime | None:
+        return datetime.fromtimestamp(value, timezone.utc) if isinstance(value, (int, float)) else None
+
+    def text(value: object) -> str | None:
+        return value if isinstance(value, str) else None
+
+    verdicts: list[Revocation] = []
+    for position in range(len(presented.path) - 1):
+        for source in sources:
+            data = cache.load(_verdict_key(presented, position, source))
+            try:
+                document = json.loads(data) if data is not None else None
+            except ValueError:
+                document = None
+            if not isinstance(document, dict) or document.get("status") not in (*_KEPT, "unavailable", "none"):
+                return None
+            if document["status"] != "none":
+                verdicts.append(Revocation(position, document["status"], source=source,
+                                           url=text(document.get("url")) or "", reason=text(document.get("reason")),
+                                           why=text(document.get("why")), revoked_on=moment(document.get(
+                                               "revoked_on")), next_update=moment(document.get("next_update")),
+                                           cached=True))
+    return tuple(verdicts)
 
 
 def _distribution_point(cert: x509.Certificate) -> tuple[str | None, str | None]:

@@ -376,8 +376,8 @@ def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailabl
 def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
             presented: Presented, expected: Expected | None = None) -> Evaluation:
     on_path = [row for row in rows if row.role != "extra"]
-    revocation = tuple((on_path[item.position].label, item.status, item.source) for item in presented.revocation
-                       if item.position < len(on_path))
+    revocation = tuple((on_path[item.position].label, item.status, item.source, item.cached)
+                       for item in presented.revocation if item.position < len(on_path))
     ari = presented.ari
     return Evaluation(tuple(sorted(findings, key=finding_order)), tuple(rows), headline,
                       _notes(presented, len(rows), expected), presented.details, presented.seconds,

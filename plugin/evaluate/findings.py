@@ -129,7 +129,7 @@ class Evaluation(NamedTuple):
     probes: tuple[ProbeOutcome, ...] = ()
     # --crl/--ocsp: (label, status, source) per certificate and source; "good", "revoked", "stale" (CRL),
     # "unknown" (OCSP), "unavailable".
-    revocation: tuple[tuple[str, str, str], ...] = ()
+    revocation: tuple[tuple[str, str, str, bool], ...] = ()  # (label, status, source, from --cache-dir)
     ari: dict[str, Any] | None = None  # --ari: start, end, explanation, url (a window) or why (none)
     addresses: int | None = None  # None: a check of one address, without the "addresses" perfdata
     failing: int = 0

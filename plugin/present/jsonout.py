@@ -81,7 +81,7 @@ def _x509(info: CertInfo) -> dict[str, Any]:
     }
 
 
-def _row(row: CertRow, revocation: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+def _row(row: CertRow, revocation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     # "position" (index in what was sent) is left out for a trust-store certificate, which "from" says.
     where = {"position": row.sent, "from": "server"} if row.sent is not None else {"from": "trust store"}
     return {
@@ -110,14 +110,20 @@ def _ari(ari: dict[str, Any], renew: Finding | None) -> dict[str, Any]:
                                 "window_end": int(ari["end"].timestamp()), "url": clean(ari["url"], 200)}
     if ari.get("explanation"):
         document["explanation_url"] = clean(ari["explanation"], 200)
+    if ari.get("cached"):
+        document["cached"] = True
     return document
 
 
-def _revocation(evaluation: Evaluation) -> dict[str, list[dict[str, str]]]:
-    """--crl/--ocsp per certificate label: [{"status": "good", "source": "CRL"}, ...]."""
-    found: dict[str, list[dict[str, str]]] = {}
-    for label, status, source in evaluation.revocation:
-        found.setdefault(label, []).append({"status": status, "source": source})
+def _revocation(evaluation: Evaluation) -> dict[str, list[dict[str, Any]]]:
+    """--crl/--ocsp per certificate label: [{"status": "good", "source": "CRL"}, ...], with "cached": true for
+    an answer --cache-dir kept (verified again in this run)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for label, status, source, cached in evaluation.revocation:
+        entry: dict[str, Any] = {"status": status, "source": source}
+        if cached:
+            entry["cached"] = True
+        found.setdefault(label, []).append(entry)
     return found
 
 
@@ -213,7 +219,7 @@ def render_json(endpoint: str, job: Callable[[], Evaluation]) -> str:
         document["ari"] = _ari(evaluation.ari, next((finding for finding in evaluation.findings
                                                      if finding.kind == Kind.RENEW_NOW), None))
     if evaluation.revocation:  # --crl/--ocsp ran: a count for Zabbix's item and trigger
-        document["revoked"] = len({label for label, status, _ in evaluation.revocation if status == "revoked"})
+        document["revoked"] = len({label for label, status, _, _ in evaluation.revocation if status == "revoked"})
     if evaluation.probes:
         document["addresses"] = [_probe(outcome) for outcome in evaluation.probes]
     document.update({
