@@ -373,3 +373,27 @@ def test_a_missing_cache_is_a_miss_and_a_vanished_directory_is_not_an_error(tmp_
     (tmp_path / "cache").rmdir()
     cache.store(Cache.key("GET", "http://127.0.0.1/none"), b"x", time.time() + 60)  # no error, nothing kept
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_warm_check_neither_fetches_nor_imports_cryptography(tls_server, intermediate_ca: CA, root_pem: Path,
+                                                               acme: Acme, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """What keeps a warm --crl --ari check within milliseconds of a healthy one (benchmarks/cache_bench.py)."""
+    (tmp_path / "www").mkdir()
+    with http_file_server(tmp_path / "www") as files:
+        leaf = intermediate_ca.leaf(not_after=60 * D, crl_url=files.url("warm.crl"))
+        files.serve("warm.crl", intermediate_ca.crl())
+        _serve(acme, leaf, 20 * D, 25 * D)
+        port = tls_server(leaf, [intermediate_ca.issued])
+        argv = ["-H", "localhost", "-p", str(port), "--cafile", str(root_pem), "--crl", "--ari", "--acme-directory",
+                acme.directory, "--cache-dir", str(tmp_path / "cache")]
+        assert run(capsys, *argv).code == 0  # cold: fetched, judged, kept
+    asked = len(acme.asked)
+    probe = ("import sys, check_tls_expiry\n"
+             "code = check_tls_expiry.main(sys.argv[1:])\n"
+             "print('cryptography' in sys.modules, code)\n")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=False,
+                          cwd=REPO, timeout=60)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("TLS_EXPIRY OK - ") and lines[0].split("|")[0].endswith("not revoked (CRL)"), lines
+    assert lines[-1] == "False 0", done.stdout + done.stderr
+    assert len(acme.asked) == asked
