@@ -168,8 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "such as the file a renewal job wrote: WARNING when the server still serves an older "
                             "one (reload the service), CRITICAL once that one is below -c")
     where.add_argument("--file", metavar="PATH",
-                       help="check a PEM bundle (a chain) or DER certificate file instead of an endpoint; with "
-                            "--host the name is verified too")
+                       help="check a PEM bundle (a chain), DER certificate or PKCS#12 (.p12/.pfx) file instead of "
+                            "an endpoint; with --host the name is verified too")
+    where.add_argument("--password-file", metavar="FILE",
+                       help="the password of a PKCS#12 --file: the first line of FILE (never shown); without it "
+                            "a PKCS#12 file must be unencrypted")
 
     protocols = ", ".join(f"{name} ({port})" for name, port in STARTTLS_PORTS.items())
     where.add_argument("--starttls", metavar="PROTO", choices=list(STARTTLS_PORTS),
@@ -399,6 +402,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     def within_budget() -> None:
         budget.remaining("the evaluation of the chain")
 
+    if options.file is None and options.password_file is not None:
+        raise UsageError("--password-file only applies to a PKCS#12 --file")
     if options.file is not None:
         name = parse_host(options.host) if options.host is not None else None
         endpoint = clean(options.file, 120)
@@ -407,7 +412,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             from plugin.acquire.chain import Anchors  # file mode only: it needs cryptography, network checks do not
             from plugin.acquire.files import load_file
 
-            presented = load_file(options.file)
+            presented = load_file(options.file, options.password_file)
             # The trust store completes the path the way it would in a handshake (and gives days_root).
             anchors = Anchors.load(options.cafile, options.capath)
             return evaluate(presented, Policy(options.warning, options.critical, name, options.pins),

@@ -12,7 +12,7 @@ import pytest
 from ci import require_binary
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7
 from pki import CA, generate_key, make_name, write_pem
 from runner import run
 
@@ -132,10 +132,7 @@ def _no_certificate_cases(ca: CA) -> dict[str, tuple[bytes, str]]:
     now = datetime.now(timezone.utc)
     crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.name).last_update(now)
            .next_update(now + D).sign(ca.key, hashes.SHA256()))
-    p12 = pkcs12.serialize_key_and_certificates(b"leaf", leaf.key, leaf.cert, [ca.cert], locked)
     public = leaf.key.public_key()
-    # A PFX as some Java/Windows writers emit it: BER, indefinite lengths (version 3, then a data ContentInfo).
-    ber_p12 = bytes.fromhex("3080020103308006092a864886f70d010701a0802480040100000000000000000000")
     holds_key = "holds a private key, not a certificate"
     return {
         "key.pem": (leaf.key_pem, holds_key),
@@ -154,9 +151,6 @@ def _no_certificate_cases(ca: CA) -> dict[str, tuple[bytes, str]]:
         "dhparam.pem": (b"-----BEGIN DH PARAMETERS-----\nMAA=\n-----END DH PARAMETERS-----\n",
                         "holds a PEM DH PARAMETERS block, not a certificate"),
         "cut-key.pem": (leaf.key_pem[:60], holds_key),
-        "keystore.p12": (p12, ('holds PKCS#12 (a .p12/.pfx keystore), not a certificate: export the certificate '
-                               'with "openssl pkcs12 -in FILE -nokeys"')),
-        "ber.pfx": (ber_p12, "holds PKCS#12 (a .p12/.pfx keystore), not a certificate"),
         "key.der": (leaf.key.private_bytes(der, pkcs8, plain), "holds a private key (DER), not a certificate"),
         "ec-sec1.der": (leaf.key.private_bytes(der, traditional, plain), "holds a private key (DER)"),
         "rsa-pkcs1.der": (rsa_key.private_bytes(der, traditional, plain), "holds a private key (DER)"),

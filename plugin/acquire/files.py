@@ -1,16 +1,22 @@
-"""Acquire from a file: a PEM bundle (a chain, in file order) or one DER certificate.
+"""Acquire from a file: a PEM bundle (a chain, in file order), one DER certificate, or a PKCS#12 keystore.
 
 Only CERTIFICATE blocks are read (``X509 CERTIFICATE`` and OpenSSL's ``TRUSTED CERTIFICATE`` too). Other PEM
 blocks (a private key in a combined file) are skipped and never printed. Nothing is written, and nothing but a
-regular file is opened, so a FIFO or a device can never block the check.
+regular file is opened, so a FIFO or a device can never block the check. A PKCS#12 keystore (.p12/.pfx) gives its
+certificates, the key's certificate first (see :mod:`plugin.acquire.pkcs12`); its password comes from the first
+line of ``--password-file``, read by the same rules, and is never shown.
 
 Two states, by whose problem it is:
 
 * :class:`~plugin.errors.InputError` (UNKNOWN): the file cannot be read at all: missing, no permission, a
   directory, a FIFO or device. The plugin was pointed at the wrong place; nothing is known about a certificate.
 * :class:`~plugin.errors.CertificateFileError` (CRITICAL): the file was read but holds no certificate this
-  check can use: empty, a key, a CSR, a CRL, a PKCS#12 keystore, unreadable DER, text. Whatever serves from
-  this file is broken. The message says what the file does hold, in the plugin's words, never a library's.
+  check can use: empty, a key, a CSR, a CRL, a PKCS#12 keystore without a certificate, unreadable DER, text.
+  Whatever serves from this file is broken. The message says what the file does hold, in the plugin's words,
+  never a library's.
+
+A PKCS#12 keystore that cannot be opened with the password given (none, or a wrong one) is UNKNOWN, like an
+unreadable file: the check was not given what it needs, nothing is known about the certificates.
 
 Certificates inside well-formed CERTIFICATE blocks are handed on as they are: a chain member that cannot be
 parsed is reported by evaluation, with its position in the chain.
@@ -25,19 +31,21 @@ import re
 import stat
 
 from ..certinfo import CertificateParseError, CertInfo
-from ..errors import CertificateFileError, InputError
+from ..errors import CertificateFileError, InputError, UsageError
 from ..sanitize import clean
+from . import pkcs12  # no cryptography import until a keystore is opened
 from .der import CERTIFICATE_LABELS, Block, Tlv, header, pem_blocks, trusted_certificate
 from .presented import Expected, Presented, Verification
 
 __all__ = ["MAX_FILE_SIZE", "load_expected", "load_file"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
+# A password file holds one line; more than this is not one (and is not read further).
+_MAX_PASSWORD_FILE = 64 * 1024
 
 # Control characters that never occur in a text file (tab, newlines and form feed do).
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
-_P12_HINT = 'export the certificate with "openssl pkcs12 -in FILE -nokeys"'
 _P7_HINT = 'extract the certificates with "openssl pkcs7 -print_certs -in FILE"'
 
 # ASN.1 universal tags this module recognises (X.690).
@@ -47,12 +55,27 @@ _UTC_TIME, _GENERALIZED_TIME, _SEQUENCE, _CONTEXT_0 = 0x17, 0x18, 0x30, 0xA0
 _SIGNED_DATA_OID = bytes.fromhex("2a864886f70d010702")
 
 
-def load_file(path: str) -> Presented:
-    """The certificates in ``path``, in file order; InputError or CertificateFileError (see above) otherwise."""
+def load_file(path: str, password_file: str | None = None) -> Presented:
+    """The certificates in ``path``, in file order; InputError or CertificateFileError (see above) otherwise.
+
+    ``password_file``: --password-file, for a PKCS#12 keystore; with any other file it is a UsageError, since the
+    operator meant a different file or a different option.
+    """
+    return _load(path, password_file, can_ask=True)
+
+
+def _load(path: str, password_file: str | None, *, can_ask: bool) -> Presented:
     # The status line already starts with the path (the endpoint): the sentences say "the file".
     shown = "the file"
     data = _read(path, shown)
-    if b"-----BEGIN" in data:
+    keystore = b"-----BEGIN" not in data and pkcs12.is_pfx(data)
+    if password_file is not None and not keystore:
+        raise UsageError("--password-file only applies to a PKCS#12 --file")
+    if keystore:
+        password = None if password_file is None else _password(password_file)
+        certificates = pkcs12.certificates(data, password, can_ask=can_ask)
+        del password  # not kept past its use
+    elif b"-----BEGIN" in data:
         certificates = _from_pem(data, shown)
     else:
         certificates = [_from_der(data, shown)]
@@ -72,7 +95,7 @@ def load_expected(path: str) -> Expected:
 
     shown = clean(path, 120)
     try:
-        presented = load_file(path)
+        presented = _load(path, None, can_ask=False)  # --password-file is for --file only
         infos = [CertInfo.from_der(der) for der, _ in presented.certificates]
     except CertificateFileError as exc:
         raise InputError(f"--expect-file {shown}: {exc.message}") from exc
@@ -100,7 +123,32 @@ def _not_regular(mode: int) -> str | None:
 
 
 def _read(path: str, shown: str) -> bytes:
-    """At most MAX_FILE_SIZE + 1 bytes of a regular file; InputError for anything that is not one."""
+    """At most MAX_FILE_SIZE bytes of a regular file; InputError for anything that is not one, CertificateFileError
+    for one that is empty or larger."""
+    data = _read_regular(path, shown, MAX_FILE_SIZE + 1)
+    if len(data) > MAX_FILE_SIZE:
+        raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB, not a certificate")
+    if not data:
+        raise CertificateFileError(f"{shown} is empty, not a certificate")
+    return data
+
+
+def _password(path: str) -> bytes:
+    """The first line of the password file, without its line end (\\n or \\r\\n); an empty file is the empty password.
+
+    Only the path is ever shown, never a byte of the content.
+    """
+    shown = f"--password-file {clean(path, 120)}"
+    data = _read_regular(path, shown, _MAX_PASSWORD_FILE + 1)
+    line, newline, _ = data.partition(b"\n")
+    if not newline and len(data) > _MAX_PASSWORD_FILE:
+        raise InputError(f"{shown} does not hold a password: its first line is longer than "
+                         f"{_MAX_PASSWORD_FILE // 1024} KB")
+    return line[:-1] if newline and line.endswith(b"\r") else line
+
+
+def _read_regular(path: str, shown: str, most: int) -> bytes:
+    """At most ``most`` bytes of a regular file; InputError for anything that is not one."""
     try:
         # stat before open: opening a FIFO waits for a writer, and opening a device can have side effects.
         reason = _not_regular(os.stat(path).st_mode)
@@ -113,13 +161,9 @@ def _read(path: str, shown: str) -> bytes:
             reason = _not_regular(os.fstat(handle.fileno()).st_mode)
             if reason is not None:
                 raise InputError(f"cannot read {shown}: {reason}")
-            data = handle.read(MAX_FILE_SIZE + 1)
+            data = handle.read(most)
     except OSError as exc:
         raise InputError(f"cannot read {shown}: {clean(exc.strerror or str(exc))}") from exc
-    if len(data) > MAX_FILE_SIZE:
-        raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB, not a certificate")
-    if not data:
-        raise CertificateFileError(f"{shown} is empty, not a certificate")
     return data
 
 
@@ -220,8 +264,6 @@ def _der_kind(data: bytes, outer: Tlv) -> tuple[str, str | None] | None:
     elements = _children(data, outer, 3)
     tags = [element.tag for element in elements]
     version = _small_integer(data, elements[0]) if elements else None
-    if version == 3 and tags[1:2] == [_SEQUENCE]:  # PFX: version 3, then the authSafe ContentInfo
-        return "PKCS#12 (a .p12/.pfx keystore)", _P12_HINT
     if version in (0, 1) and tags[1:3] == [_SEQUENCE, _OCTET_STRING]:  # PKCS#8 PrivateKeyInfo
         return "a private key (DER)", None
     if (version == 0 and tags[1:2] == [_INTEGER]) or (version == 1 and tags[1:2] == [_OCTET_STRING]):
