@@ -30,6 +30,7 @@ from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conf
 if TYPE_CHECKING:
     from plugin.budget import Budget
     from plugin.evaluate.findings import Evaluation
+    from plugin.target import Proxy
 
 __all__ = ["build_parser", "main"]
 
@@ -183,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--alpn", metavar="PROTOS",
                        help="offer these ALPN protocols, comma-separated (e.g. postgresql for PostgreSQL 17 "
                             "direct TLS, h2,http/1.1)")
+    where.add_argument("--proxy", metavar="URL",
+                       help="reach the endpoint through this HTTP proxy, http://[user:pass@]host:port: HTTP CONNECT "
+                            "(STARTTLS too; the proxy resolves the name unless -I gives an address), and the "
+                            "--crl/--ocsp/--aia/--ari fetches; the environment's *_proxy variables are not read")
+    where.add_argument("--proxy-auth-file", metavar="FILE",
+                       help="the proxy's credentials, one user:password line (kept out of process lists and "
+                            "monitoring configs; never shown)")
 
     what = parser.add_argument_group("thresholds and trust")
     what.add_argument("-w", "--warning", metavar="T", type=_threshold, default=parse_threshold(DEFAULT_WARNING),
@@ -261,13 +269,15 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
                  ("--acme-directory", options.acme_directory), ("--cache-dir", options.cache_dir),
                  ("--cache-max-age", options.cache_max_age),
                  ("--expect-file", options.expect_file),
-                 ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn))
+                 ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn),
+                 ("--proxy", options.proxy), ("--proxy-auth-file", options.proxy_auth_file))
         network_only = [flag for flag, value in given if value is not None]
         if options.family != socket.AF_UNSPEC:
             network_only.append("-4/-6")
         if network_only:
             raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
     _trust_paths(options.cafile, options.capath)
+    options.via = _proxy(options)
     if options.acme_directory is not None:
         if not options.ari:
             raise UsageError("--acme-directory only applies to --ari")
@@ -316,6 +326,37 @@ def _sha256_pin(text: str) -> bytes | None:
         if len(raw) == 32:
             return raw
     return None
+
+
+def _proxy(options: argparse.Namespace) -> Proxy | None:
+    """--proxy (and --proxy-auth-file), validated before any I/O."""
+    if options.proxy is None:
+        if options.proxy_auth_file is not None:
+            raise UsageError("--proxy-auth-file only applies to --proxy")
+        return None
+    if options.family != socket.AF_UNSPEC and not options.all_addresses:
+        raise UsageError("-4/-6 cannot be used with --proxy (the proxy resolves the name)")
+    credentials = None
+    if options.proxy_auth_file is not None:
+        from plugin.acquire.files import read_regular
+
+        from plugin.errors import InputError
+
+        shown = f"--proxy-auth-file {clean(options.proxy_auth_file, 120)}"
+        try:  # like --cafile: a missing file is a usage error, found before any network I/O
+            data = read_regular(options.proxy_auth_file, shown, 4097)
+        except InputError as exc:
+            raise UsageError(exc.message) from None
+        line = data.split(b"\n", 1)[0].removesuffix(b"\r")
+        if len(data) > 4096 or not line:
+            raise UsageError(f"{shown} must hold one user:password line")
+        try:
+            credentials = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{shown} is not UTF-8 text") from None
+    from plugin.target import Proxy
+
+    return Proxy.parse(options.proxy, credentials)
 
 
 def _trust_paths(cafile: str | None, capath: str | None) -> None:
@@ -426,7 +467,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
                 item for value in options.address for item in split_addresses(value)]
         port, alpn = _port(options), _alpn(options.alpn)
         targets = [Target.build(options.host, port, address=address, sni=options.sni, family=options.family,
-                                protocol=options.starttls, xmpp_domain=options.xmpp_domain, alpn=alpn)
+                                protocol=options.starttls, xmpp_domain=options.xmpp_domain, alpn=alpn,
+                                proxy=options.via)
                    for address in addresses]
         # A list (even "-I 127.0.0.1,127.0.0.1", one address twice) asks for the per-address verdict and counts.
         by_address = len(targets) > 1 or options.all_addresses

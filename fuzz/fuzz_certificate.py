@@ -46,6 +46,7 @@ sys.path[:0] = [str(CHECKOUT), str(CHECKOUT / "tests")]
 
 # Coverage feedback comes from these modules (imported here, instrumented, before the plugin imports them lazily).
 INSTRUMENTED = ["check_tls_expiry", "plugin.certinfo", "plugin.compat", "plugin.evaluate.engine", "plugin.acquire.files",
+                "plugin.acquire.pkcs12",
                 "plugin.present.jsonout", "plugin.evaluate.names", "plugin.present.nagios", "plugin.sanitize", "plugin.target",
                 "plugin.thresholds", "service_identity.cryptography"]
 with atheris.instrument_imports(include=["check_tls_expiry", "plugin", "nagiosplugin", "service_identity"]):

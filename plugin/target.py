@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .errors import UsageError
 from .sanitize import clean
 
-__all__ = ["HostName", "Target", "parse_host", "parse_port", "split_addresses"]
+__all__ = ["HostName", "Proxy", "Target", "parse_host", "parse_port", "split_addresses"]
 
 _LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 # A last label that is a number (decimal, or inet_aton's 0x hex): the WHATWG URL standard's "ends in a number".
@@ -246,6 +246,79 @@ def parse_port(text: str) -> int:
     return int(value)
 
 
+class Proxy(NamedTuple):
+    """An HTTP proxy to reach the endpoint through (``--proxy http://[user:pass@]host:port``): HTTP CONNECT for
+    the TLS connection (STARTTLS included), absolute-form requests for the ``http://`` fetches.
+
+    Security caveat: Basic authentication sends the password in the clear to the proxy, as every client of an
+    ``http://`` proxy does; keep it out of process lists with ``--proxy-auth-file``. The password is never
+    part of :attr:`display` nor of the repr.
+    """
+
+    host: HostName
+    port: int
+    user: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, credentials: str | None = None) -> Proxy:
+        """Validate ``--proxy`` (raises :class:`UsageError`); ``credentials``: the ``user:password`` line of
+        ``--proxy-auth-file``, which replaces any in the URL."""
+        from urllib.parse import unquote, urlsplit
+
+        shown = _without_password(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise UsageError(f"--proxy {shown!r} is not an http://host:port URL") from None
+        if parts.scheme.lower() != "http":
+            raise UsageError(f"--proxy {shown!r}: only http:// proxies are supported (HTTP CONNECT)")
+        if not parts.hostname or port is None or port == 0:
+            raise UsageError(f"--proxy {shown!r} needs a host and a port: http://host:port")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise UsageError(f"--proxy {shown!r} is not an http://host:port URL (no path)")
+        user = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password) if parts.password is not None else None
+        if credentials is not None:
+            user, colon, password = credentials.partition(":")
+            if not colon or not user:
+                raise UsageError("--proxy-auth-file must hold one user:password line")
+        for value in (user, password):
+            if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise UsageError("the proxy credentials hold a control character")
+        host = parse_host(parts.hostname, "--proxy")
+        return cls(host, port, user, password)
+
+    @property
+    def display(self) -> str:
+        """``host:port`` (user name included, never the password) for sentences."""
+        host = f"[{self.host.display}]" if ":" in self.host.display else self.host.display
+        return f"{clean(self.user, 40) + '@' if self.user else ''}{host}:{self.port}"
+
+    def authorization(self) -> str | None:
+        """The Proxy-Authorization header's value (Basic, RFC 7617), or None without credentials."""
+        if self.user is None:
+            return None
+        import base64
+
+        token = f"{self.user}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(token).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.display!r})"
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be echoed: the userinfo's password replaced."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        userinfo, _, host = rest.partition("@")
+        user = userinfo.split(":", 1)[0]
+        return clean(f"{scheme}://{user}:***@{host}" if ":" in userinfo else url, 120)
+    return clean(url, 120)
+
+
 class Target(NamedTuple):
     """One network endpoint: where to connect, what to send in SNI, which name to verify.
 
@@ -261,6 +334,7 @@ class Target(NamedTuple):
     protocol: str | None = None
     xmpp_domain: str | None = None
     alpn: tuple[str, ...] = ()
+    proxy: Proxy | None = None  # --proxy: reached through it (HTTP CONNECT), not resolved here
 
     @property
     def sni(self) -> str | None:
@@ -292,6 +366,7 @@ class Target(NamedTuple):
         protocol: str | None = None,
         xmpp_domain: str | None = None,
         alpn: tuple[str, ...] = (),
+        proxy: Proxy | None = None,
     ) -> Target:
         """Validate the command-line pieces together (raises :class:`UsageError`)."""
         host_name = parse_host(host)
@@ -310,4 +385,4 @@ class Target(NamedTuple):
         elif xmpp_domain is not None:
             raise UsageError("--xmpp-domain only applies to --starttls xmpp or xmpp-server")
         return cls(host=host_name, verify=verify, connect=connect, port=port, family=family, protocol=protocol,
-                   xmpp_domain=domain, alpn=alpn)
+                   xmpp_domain=domain, alpn=alpn, proxy=proxy)

@@ -402,3 +402,52 @@ def black_hole(host: str = "127.0.0.2", port: int = 0) -> Iterator[int]:
         else:
             pytest.fail("the backlog never filled up: no black hole on this kernel")
         yield port
+
+
+class Tinyproxy:
+    """A running tinyproxy: its port, and what it logged (CONNECT requests, refusals)."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.port, self.log = port, log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def tinyproxy(directory: Path, connect_ports: Sequence[int] = (), auth: tuple[str, str] | None = None) -> Iterator[Tinyproxy]:
+    """Debian's tinyproxy in the foreground (``-d``) on 127.0.0.1 with a temporary configuration: CONNECT allowed
+    to ``connect_ports`` only (tinyproxy answers 403 for any other; with none listed it would allow every port,
+    so the list is never empty), Basic authentication when ``auth`` is given (407 without it)."""
+    from ci import require_binary
+
+    binary = require_binary("tinyproxy")
+    directory.mkdir(parents=True, exist_ok=True)
+    port = refused_port()  # free a moment ago; tinyproxy binds it at once
+    lines = [f"Port {port}", "Listen 127.0.0.1", "Timeout 30", "MaxClients 50", "Allow 127.0.0.1",
+             "LogLevel Info", *(f"ConnectPort {p}" for p in (connect_ports or (1,)))]
+    if auth is not None:
+        lines.append(f"BasicAuth {auth[0]} {auth[1]}")
+    config = directory / "tinyproxy.conf"
+    config.write_text("\n".join(lines) + "\n")
+    log = directory / "tinyproxy.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection((HOST, port), timeout=1.0):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tinyproxy did not start: {log.read_text(errors='replace')}") from None
+                time.sleep(0.02)
+        yield Tinyproxy(port, log)
+    finally:
+        _stop_process(proc)

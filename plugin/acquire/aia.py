@@ -21,6 +21,7 @@ from typing import NamedTuple
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from ..target import Proxy
 from .cache import Cache
 from .presented import Presented, VerifyCode
 
@@ -46,7 +47,7 @@ class Aia(NamedTuple):
 
 
 def complete(presented: Presented, cafile: str | None, capath: str | None, budget: Budget,
-             cache: Cache | None = None) -> Presented:
+             cache: Cache | None = None, proxy: Proxy | None = None) -> Presented:
     """``presented`` with :attr:`Presented.aia` set when its path stops for want of an issuer that the top
     certificate names a caIssuers URL for; unchanged otherwise. With ``cache``, the certificates fetched are
     kept for the cache's cap (an intermediate at a URL seldom changes), and used instead of a fetch."""
@@ -76,7 +77,7 @@ def complete(presented: Presented, cafile: str | None, capath: str | None, budge
             # to say so (and to evaluate the chain it has).
             share = Budget(max(budget.remaining("the fetch of the issuer") - _RESERVE, 0.01))
             data = http.get(url, share, limit=MAX_ISSUER_BYTES,
-                            accept="application/pkix-cert, application/pkcs7-mime")
+                            accept="application/pkix-cert, application/pkcs7-mime", proxy=proxy)
             fetched = _certificates(data, url)
             if cache is not None:
                 cache.store(key, data, cache.until())

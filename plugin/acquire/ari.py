@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from ..target import Proxy
 from .cache import Cache
 from .presented import Presented
 
@@ -70,7 +71,7 @@ def certificate_id(aki: bytes, serial: int) -> str:
 
 
 def check_ari(presented: Presented, directory: str | None, cafile: str | None, capath: str | None,
-              budget: Budget, cache: Cache | None = None) -> Presented:
+              budget: Budget, cache: Cache | None = None, proxy: Proxy | None = None) -> Presented:
     """``presented`` with :attr:`Presented.ari` set (a window, or why there is none)."""
     if not presented.certificates:
         return presented
@@ -109,14 +110,14 @@ def check_ari(presented: Presented, directory: str | None, cafile: str | None, c
         return contexts[0]
 
     try:
-        index, raw, _retry, cached = _json(directory, share, context, cache)
+        index, raw, _retry, cached = _json(directory, share, context, cache, proxy)
         base = index.get("renewalInfo") if isinstance(index, dict) else None
         if not isinstance(base, str):
             raise CheckError(f"{clean(directory, 200)}: the directory has no renewalInfo")
         if cache is not None and not cached:
             cache.store(Cache.key("GET", directory), raw, cache.until())
         url = f"{base.rstrip('/')}/{certificate_id(aki, leaf.serial_number)}"
-        answer, _raw, retry, _cached = _json(url, share, context, None)  # the window is kept as a verdict, below
+        answer, _raw, retry, _cached = _json(url, share, context, None, proxy)  # the window is kept as a verdict, below
         ari = _window(answer, url)
         if cache is not None and ari.start is not None and ari.end is not None:
             polled = min(max(retry, _POLL_MIN), _POLL_MAX) if retry is not None else cache.max_age
@@ -129,15 +130,16 @@ def check_ari(presented: Presented, directory: str | None, cafile: str | None, c
         return presented._replace(ari=Ari(why=why))
 
 
-def _json(url: str, budget: Budget, context: Callable[[], ssl.SSLContext],
-          cache: Cache | None) -> tuple[Any, bytes, float | None, bool]:
+def _json(url: str, budget: Budget, context: Callable[[], ssl.SSLContext], cache: Cache | None,
+          proxy: Proxy | None) -> tuple[Any, bytes, float | None, bool]:
     """(the JSON at ``url``, its bytes, its Retry-After, whether it came from ``cache``)."""
     from . import http
 
     data = cache.load(Cache.key("GET", url)) if cache is not None else None
     cached, retry = data is not None, None
     if data is None:
-        answer = http.fetch(url, budget, limit=MAX_JSON_BYTES, accept="application/json", tls=context())
+        answer = http.fetch(url, budget, limit=MAX_JSON_BYTES, accept="application/json", tls=context(),
+                            proxy=proxy)
         data, retry = answer.body, answer.retry_after
     try:
         return json.loads(data), data, retry, cached

@@ -163,6 +163,13 @@ def connect(target: Target, addresses: list[Address], budget: Budget, *,
     ("cannot connect: 127.0.0.1:443 did not answer within 2.5s, [::1]:443 refused the connection") and carries
     the same lines as ``details``. A single address that does not answer keeps the plain phase timeout.
     """
+    if target.proxy is not None:  # --proxy: CONNECT to the address given or resolved, else to the name
+        from .proxy import tunnel
+
+        host = addresses[0][1][0] if addresses else target.connect.ascii
+        with tunnel(target.proxy, host, target.port, budget) as (sock, peer):
+            yield sock, peer
+        return
     sock, peer = _race(addresses, budget, attempt_delay)
     with sock:
         yield sock, peer

@@ -37,7 +37,7 @@ from . import pkcs12  # no cryptography import until a keystore is opened
 from .der import CERTIFICATE_LABELS, Block, Tlv, header, pem_blocks, trusted_certificate
 from .presented import Expected, Presented, Verification
 
-__all__ = ["MAX_FILE_SIZE", "load_expected", "load_file"]
+__all__ = ["MAX_FILE_SIZE", "load_expected", "load_file", "read_regular"]
 
 MAX_FILE_SIZE = 4 * 1024 * 1024
 # A password file holds one line; more than this is not one (and is not read further).
@@ -125,7 +125,7 @@ def _not_regular(mode: int) -> str | None:
 def _read(path: str, shown: str) -> bytes:
     """At most MAX_FILE_SIZE bytes of a regular file; InputError for anything that is not one, CertificateFileError
     for one that is empty or larger."""
-    data = _read_regular(path, shown, MAX_FILE_SIZE + 1)
+    data = read_regular(path, shown, MAX_FILE_SIZE + 1)
     if len(data) > MAX_FILE_SIZE:
         raise CertificateFileError(f"{shown} is larger than {MAX_FILE_SIZE // 1024 // 1024} MB, not a certificate")
     if not data:
@@ -139,7 +139,7 @@ def _password(path: str) -> bytes:
     Only the path is ever shown, never a byte of the content.
     """
     shown = f"--password-file {clean(path, 120)}"
-    data = _read_regular(path, shown, _MAX_PASSWORD_FILE + 1)
+    data = read_regular(path, shown, _MAX_PASSWORD_FILE + 1)
     line, newline, _ = data.partition(b"\n")
     if not newline and len(data) > _MAX_PASSWORD_FILE:
         raise InputError(f"{shown} does not hold a password: its first line is longer than "
@@ -147,7 +147,7 @@ def _password(path: str) -> bytes:
     return line[:-1] if newline and line.endswith(b"\r") else line
 
 
-def _read_regular(path: str, shown: str, most: int) -> bytes:
+def read_regular(path: str, shown: str, most: int) -> bytes:
     """At most ``most`` bytes of a regular file; InputError for anything that is not one."""
     try:
         # stat before open: opening a FIFO waits for a writer, and opening a device can have side effects.

@@ -35,7 +35,7 @@ from .. import __version__
 from ..budget import Budget
 from ..errors import CheckError, FetchError, PhaseTimeout
 from ..sanitize import clean
-from ..target import Target
+from ..target import Proxy, Target
 from .connect import connect, reason, resolve
 
 __all__ = ["MAX_URL", "Answer", "fetch", "get", "post"]
@@ -73,27 +73,32 @@ class Answer(NamedTuple):
     retry_after: float | None = None
 
 
-def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None) -> bytes:
+def get(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None) -> bytes:
     """The body of a GET of ``url`` (at most ``limit`` bytes), within what is left of ``budget``. With ``tls``
-    (ACME, RFC 8555 requires HTTPS) the URL must be https:// and the server is verified with that context."""
-    return fetch(url, budget, limit=limit, accept=accept, tls=tls).body
+    (ACME, RFC 8555 requires HTTPS) the URL must be https:// and the server is verified with that context. With
+    ``proxy`` (``--proxy``): an http:// URL is asked of the proxy (absolute form), an https:// one through a
+    CONNECT tunnel."""
+    return fetch(url, budget, limit=limit, accept=accept, tls=tls, proxy=proxy).body
 
 
-def fetch(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None) -> Answer:
+def fetch(url: str, budget: Budget, *, limit: int, accept: str = "*/*", tls: ssl.SSLContext | None = None,
+          proxy: Proxy | None = None) -> Answer:
     """:func:`get`, with the answer's ``Retry-After`` (what ARI's caching honours)."""
-    return _request(url, budget, limit=limit, accept=accept, tls=tls)
+    return _request(url, budget, limit=limit, accept=accept, tls=tls, proxy=proxy)
 
 
-def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str, expect: str) -> bytes:
+def post(url: str, body: bytes, budget: Budget, *, limit: int, content_type: str, expect: str,
+         proxy: Proxy | None = None) -> bytes:
     """The body of a POST of ``body`` to ``url`` (OCSP, RFC 6960 appendix A); the answer must be of the
     ``expect`` content type."""
     return _request(url, budget, limit=limit, accept=expect, body=body, content_type=content_type,
-                    expect=expect).body
+                    expect=expect, proxy=proxy).body
 
 
 def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes | None = None,
              content_type: str | None = None, expect: str | None = None,
-             tls: ssl.SSLContext | None = None) -> Answer:
+             tls: ssl.SSLContext | None = None, proxy: Proxy | None = None) -> Answer:
     host, port, path = _where(url, tls)
     shown = clean(url, 200)
     try:
@@ -102,8 +107,9 @@ def _request(url: str, budget: Budget, *, limit: int, accept: str, body: bytes |
         raise FetchError(f"{shown}: {exc.message}") from None
     phase = f"the fetch of {shown}"
     try:
-        with connect(target, resolve(target, budget), budget) as (sock, _peer):
-            message = _message(target, path, accept, body, content_type)
+        with _open(target, budget, proxy, tls is None) as sock:
+            # A plain http:// request through the proxy names the whole URL (RFC 9112 §3.2.2, absolute form).
+            message = _message(target, path, accept, body, content_type, proxy if tls is None else None)
             if tls is None:
                 answer, head = _exchange(sock, message, budget, limit, phase, shown)
             else:
@@ -139,13 +145,35 @@ def _secured(sock: socket.socket, tls: ssl.SSLContext, target: Target, budget: B
         yield secured
 
 
-def _message(target: Target, path: str, accept: str, body: bytes | None, content_type: str | None) -> bytes:
+@contextmanager
+def _open(target: Target, budget: Budget, proxy: Proxy | None, plain: bool) -> Iterator[socket.socket]:
+    """The connection a request goes over: to the server; to the proxy (a plain http:// request); or a CONNECT
+    tunnel through it (https://)."""
+    if proxy is None:
+        with connect(target, resolve(target, budget), budget) as (sock, _peer):
+            yield sock
+        return
+    from .proxy import proxy_socket, tunnel
+
+    if plain:
+        with proxy_socket(proxy, budget) as (sock, _peer):
+            yield sock
+    else:
+        with tunnel(proxy, target.connect.ascii, target.port, budget) as (sock, _peer):
+            yield sock
+
+
+def _message(target: Target, path: str, accept: str, body: bytes | None, content_type: str | None,
+             proxy: Proxy | None = None) -> bytes:
     host = target.host.ascii if target.port == 80 else f"{target.host.ascii}:{target.port}"
     if ":" in target.host.ascii:  # an IPv6 literal in the Host header takes brackets
         host = f"[{target.host.ascii}]" + ("" if target.port == 80 else f":{target.port}")
     method = "GET" if body is None else "POST"
-    head = (f"{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
+    where = f"http://{host}{path}" if proxy is not None else path
+    head = (f"{method} {where} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n"
             f"User-Agent: check_tls_expiry/{__version__}\r\nConnection: close\r\n")
+    if proxy is not None and (authorization := proxy.authorization()) is not None:
+        head += f"Proxy-Authorization: {authorization}\r\n"
     if body is not None:
         head += f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
     return (head + "\r\n").encode("ascii") + (body or b"")

@@ -107,16 +107,18 @@ def _one(probe: Probe, trust: Trust, budget: Budget, fetches: Fetches) -> Acquir
         if fetches.aia:
             from .aia import complete
 
-            presented = complete(presented, trust.cafile, trust.capath, budget, fetches.cache)
+            presented = complete(presented, trust.cafile, trust.capath, budget, fetches.cache, probe.target.proxy)
         if fetches.crl or fetches.ocsp:
             from .revocation import check
 
-            presented = check(presented, budget, crl=fetches.crl, ocsp=fetches.ocsp, cache=fetches.cache)
+            presented = check(presented, budget, crl=fetches.crl, ocsp=fetches.ocsp, cache=fetches.cache,
+                              proxy=probe.target.proxy)
         if fetches.ari:
             from .ari import check_ari
 
             directory = fetches.ari if isinstance(fetches.ari, str) else None
-            presented = check_ari(presented, directory, trust.cafile, trust.capath, budget, fetches.cache)
+            presented = check_ari(presented, directory, trust.cafile, trust.capath, budget, fetches.cache,
+                                  probe.target.proxy)
         return Acquired(probe, presented)
     except CheckError as exc:
         return Acquired(probe, error=exc)

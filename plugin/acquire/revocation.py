@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..budget import Budget
 from ..errors import CheckError
 from ..sanitize import clean
+from ..target import Proxy
 from .cache import Cache
 from .presented import Presented
 from .threads import run_concurrently
@@ -65,7 +66,7 @@ class Revocation(NamedTuple):
 
 
 def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool = False,
-          cache: Cache | None = None) -> Presented:
+          cache: Cache | None = None, proxy: Proxy | None = None) -> Presented:
     """``presented`` with :attr:`Presented.revocation` set for every certificate of its path that has an issuer
     on the path (all but the anchor): one :class:`Revocation` per source asked for (``crl``, ``ocsp``) that the
     certificate names.
@@ -123,11 +124,12 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
         _, _source, url, request = jobs[index]
         try:
             if request is None:
-                fetched[index] = http.get(url, share, limit=MAX_CRL_BYTES, accept="application/pkix-crl")
+                fetched[index] = http.get(url, share, limit=MAX_CRL_BYTES, accept="application/pkix-crl",
+                                          proxy=proxy)
             else:
                 fetched[index] = http.post(url, request, share, limit=MAX_OCSP_BYTES,
                                            content_type="application/ocsp-request",
-                                           expect="application/ocsp-response")
+                                           expect="application/ocsp-response", proxy=proxy)
         except CheckError as exc:
             fetched[index] = exc
 

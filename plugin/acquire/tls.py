@@ -76,8 +76,8 @@ def fetch(target: Target, trust: Trust, budget: Budget, *, addresses: list[Addre
     """
     # A bad trust file fails before any I/O.
     first = _verifying_context(trust, target, legacy=False, waived=frozenset(), key_type=key_type)
-    if addresses is None:
-        addresses = resolve(target, budget)
+    if addresses is None:  # through a proxy the name is the proxy's to resolve, unless -I gave an address
+        addresses = resolve(target, budget) if target.proxy is None or target.connect.ip is not None else []
     try:
         return _fetch(target, trust, budget, addresses, legacy=False, first=first, key_type=key_type)
     except _LegacyOnly:
