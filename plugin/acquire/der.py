@@ -56,9 +56,13 @@ class Tlv(NamedTuple):
 
 
 def header(data: bytes, offset: int, limit: int | None = None) -> Tlv | None:
-    """One tag and length at ``offset``, contained in ``data[:limit]``; None if there is none."""
+    """One tag and length at ``offset``, contained in ``data[:limit]``; None if there is none.
+
+    A ``limit`` beyond the data (pkcs12.is_pfx reads the header of a file that may be cut short) bounds only
+    the declared length: the tag and length bytes themselves must be in ``data``."""
     limit = len(data) if limit is None else limit
-    if offset + 2 > limit:
+    present = min(limit, len(data))
+    if offset + 2 > present:
         return None
     tag, first = data[offset], data[offset + 1]
     position = offset + 2
@@ -70,7 +74,7 @@ def header(data: bytes, offset: int, limit: int | None = None) -> Tlv | None:
         length = first
     else:
         count = first & 0x7F
-        if count > 4 or position + count > limit:
+        if count > 4 or position + count > present:
             return None
         length = int.from_bytes(data[position : position + count], "big")
         position += count
