@@ -106,9 +106,12 @@ def _ca_issuers(cert: object) -> str | None:
 
 def _certificates(data: bytes, url: str) -> list[object]:
     """A DER certificate (what RFC 5280 specifies), a PKCS#7 certs-only bundle, or PEM of either."""
-    from cryptography import x509
+    from cryptography import exceptions, x509
     from cryptography.hazmat.primitives.serialization import pkcs7
 
+    # What the loaders raise for hostile bytes: ValueError, TypeError; a PKCS#7 that is not signedData
+    # UnsupportedAlgorithm (38: InternalError).
+    refused = (ValueError, TypeError, exceptions.UnsupportedAlgorithm, exceptions.InternalError)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # load_pem_x509_certificates (plural) is cryptography >= 39; Debian 12's 38 reads the first PEM block.
@@ -117,7 +120,7 @@ def _certificates(data: bytes, url: str) -> list[object]:
                      pkcs7.load_pem_pkcs7_certificates):
             try:
                 loaded = load(data)
-            except (ValueError, TypeError):
+            except refused:
                 continue
             certs = loaded if isinstance(loaded, list) else [loaded]
             if certs:

@@ -180,11 +180,12 @@ def _moment(value: object) -> datetime | None:
     text = value.strip().replace("z", "Z")
     text = text[:-1] + "+00:00" if text.endswith("Z") else text
     head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    if dot:  # only the fraction's own digits, padded or cut to the 6 that 3.10 reads; the offset follows
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{(rest[:digits] + '000000')[:6]}{rest[digits:]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else None
+    # In UTC, as every time the sentences show: "+02:00" is the same instant, not a later one labelled UTC.
+    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None

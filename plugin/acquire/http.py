@@ -226,7 +226,7 @@ def _retry_after(value: str | None) -> float | None:
     """RFC 9110 §10.2.3: delay-seconds or an HTTP-date, as seconds from now; None when absent or unreadable."""
     if value is None:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(min(int(value[:12]), 10**9))
     from email.utils import parsedate_to_datetime
 
@@ -243,7 +243,9 @@ def _status(head: bytes, shown: str, limit: int) -> None:
     """Refuse anything but 200, and a declared length above the cap, as soon as the headers are in."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+    # isascii(): str.isdigit() is also true for "²", which int() refuses; three digits: an HTTP status code.
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()
+                                                                    and len(parts[1]) == 3):
         raise FetchError(f"{shown}: the answer is not HTTP ({clean(lines[0], 60)!r})")
     code, text = int(parts[1]), clean(parts[2] if len(parts) > 2 else "", 60)
     if code != 200:
@@ -251,5 +253,8 @@ def _status(head: bytes, shown: str, limit: int) -> None:
         raise FetchError(f"{shown}: answered {code} {text}".rstrip() + redirect)
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length" and value.strip().isdigit() and int(value) > limit:
-            raise FetchError(f"{shown}: {int(value)} bytes, more than the {limit} accepted")
+        length = value.strip()
+        if name.strip().lower() == "content-length" and length.isascii() and length.isdigit() and \
+                (len(length) > 18 or int(length) > limit):
+            declared = f"{int(length)} bytes" if len(length) <= 18 else "a Content-Length of more than 18 digits"
+            raise FetchError(f"{shown}: {declared}, more than the {limit} accepted")

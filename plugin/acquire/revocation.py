@@ -241,9 +241,15 @@ def _judge(position: int, cert: x509.Certificate, issuer: x509.Certificate, data
                 crl = x509.load_pem_x509_crl(data)
             except ValueError:
                 return Revocation(position, "unavailable", url=url, why=f"{shown}: the answer is not a CRL")
-        if crl.issuer != issuer.subject:
+        try:  # cryptography reads names lazily: a hostile issuer fails here (ValueError; 38: KeyError)
+            crl_issuer = crl.issuer
+            issued_by = crl_issuer == issuer.subject
+            crl_issuer_text = crl_issuer.rfc4514_string()
+        except (ValueError, KeyError, TypeError):
+            return Revocation(position, "unavailable", url=url, why=f"{shown}: the CRL's issuer name cannot be read")
+        if not issued_by:
             return Revocation(position, "unavailable", url=url, why=f"{shown}: the CRL is issued by "
-                              f"'{clean(crl.issuer.rfc4514_string(), 80)}', not by the certificate's issuer")
+                              f"'{clean(crl_issuer_text, 80)}', not by the certificate's issuer")
         try:
             valid = crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -336,13 +342,16 @@ def _judge_ocsp(position: int, cert: x509.Certificate, issuer: x509.Certificate,
             return unavailable(f"the response cannot be read ({clean(str(exc), 80)})")
         if serial != cert.serial_number:
             return unavailable("the response is about another certificate")
-        signer = _ocsp_signer(response, issuer)
-        if signer is None:
-            return unavailable(f"the response is not signed by '{clean(issuer.subject.rfc4514_string(), 80)}' nor "
-                               "by a responder it delegated")
-        if not _signed(signer.public_key(), response.signature, response.tbs_response_bytes,
-                       response.signature_hash_algorithm):
-            return unavailable("the response's signature does not verify")
+        try:  # names and algorithms are read lazily: hostile ones fail here, not at load
+            signer = _ocsp_signer(response, issuer)
+            if signer is None:
+                return unavailable(f"the response is not signed by '{clean(issuer.subject.rfc4514_string(), 80)}' "
+                                   "nor by a responder it delegated")
+            if not _signed(signer.public_key(), response.signature, response.tbs_response_bytes,
+                           response.signature_hash_algorithm):
+                return unavailable("the response's signature does not verify")
+        except _unreadable() as exc:
+            return unavailable(f"the response cannot be read ({clean(type(exc).__name__, 40)})")
     now = datetime.now(timezone.utc)
     if (this_update - now).total_seconds() > _SKEW_SECONDS:
         return unavailable("the response's thisUpdate is in the future")
@@ -376,17 +385,28 @@ def _ocsp_signer(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> x509.
     if names(issuer):
         return issuer
     for cert in response.certificates:
-        if not names(cert) or cert.issuer != issuer.subject:
-            continue
+        try:
+            if not names(cert) or cert.issuer != issuer.subject:
+                continue
+            algorithm = cert.signature_hash_algorithm
+        except _unreadable():
+            continue  # a delegate whose name or algorithm cannot be read signs nothing here
         try:
             usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except (x509.ExtensionNotFound, ValueError):
             continue
         if ExtendedKeyUsageOID.OCSP_SIGNING in usage and _signed(issuer.public_key(), cert.signature,
-                                                                 cert.tbs_certificate_bytes,
-                                                                 cert.signature_hash_algorithm):
+                                                                 cert.tbs_certificate_bytes, algorithm):
             return cert
     return None
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What cryptography raises for a part of a hostile answer it reads lazily: a name that does not parse
+    (ValueError; 38: KeyError), an unknown signature algorithm (UnsupportedAlgorithm)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    return (ValueError, KeyError, TypeError, UnsupportedAlgorithm)
 
 
 def _bit_string(spki: bytes) -> bytes:
