@@ -28,6 +28,7 @@ from plugin.status import NAME, Status
 from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conflict, parse_threshold
 
 if TYPE_CHECKING:
+    from plugin.acquire.tls import ClientCert
     from plugin.budget import Budget
     from plugin.evaluate.findings import Evaluation
     from plugin.target import Proxy
@@ -188,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="reach the endpoint through this HTTP proxy, http://[user:pass@]host:port: HTTP CONNECT "
                             "(STARTTLS too; the proxy resolves the name unless -I gives an address), and the "
                             "--crl/--ocsp/--aia/--ari fetches; the environment's *_proxy variables are not read")
+    where.add_argument("--client-cert", metavar="FILE",
+                       help="present this client certificate (PEM, with its key unless --client-key) to a server "
+                            "that asks for one (mTLS); its own expiry is checked with the same thresholds "
+                            "(days_client), and a server that refuses it is CRITICAL with its alert")
+    where.add_argument("--client-key", metavar="FILE", help="the key of --client-cert (PEM), when not in its file")
+    where.add_argument("--client-key-password-file", metavar="FILE",
+                       help="the password of an encrypted client key: the first line of FILE (never shown)")
     where.add_argument("--proxy-auth-file", metavar="FILE",
                        help="the proxy's credentials, one user:password line (kept out of process lists and "
                             "monitoring configs; never shown)")
@@ -206,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="CRITICAL unless a certificate on the path has this public key: sha256//BASE64 (curl's "
                            "--pinnedpubkey form; sha256/BASE64 too), repeatable or comma-separated; -v shows each "
                            "certificate's pin")
+    from plugin.evaluate.engine import issuer_text, max_validity_days  # the policy's rules for its own values
+
+    what.add_argument("--issuer", metavar="TEXT", action="append", default=[], type=issuer_text,
+                      help="CRITICAL unless the leaf's issuer contains TEXT, ignoring case: in its RFC 4514 name "
+                           "(CN=R11,O=Let's Encrypt,C=US) or in one of its values (its CN, its O); repeatable: any "
+                           "one matching is enough, so a CA migration can list the old CA and the new one; -v shows "
+                           "each certificate's issuer")
+    what.add_argument("--max-validity", metavar="DAYS", type=max_validity_days, default=None,
+                      help="WARNING when the leaf's validity period is longer than DAYS, a whole number (notBefore "
+                           "through notAfter, a started day counting as a day, as the CA/Browser Forum counts): e.g. "
+                           "200, the limit for public certificates issued from 2026-03-15 (100 from 2027-03-15, 47 "
+                           "from 2029-03-15); off by default")
     what.add_argument("--aia", action="store_true",
                       help="when the chain stops for want of an issuer, fetch it from the certificate's AIA "
                            "caIssuers URL (http://, as browsers do) to tell a missing intermediate (the server "
@@ -270,7 +290,9 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
                  ("--cache-max-age", options.cache_max_age),
                  ("--expect-file", options.expect_file),
                  ("--starttls", options.starttls), ("--xmpp-domain", options.xmpp_domain), ("--alpn", options.alpn),
-                 ("--proxy", options.proxy), ("--proxy-auth-file", options.proxy_auth_file))
+                 ("--proxy", options.proxy), ("--proxy-auth-file", options.proxy_auth_file),
+                 ("--client-cert", options.client_cert), ("--client-key", options.client_key),
+                 ("--client-key-password-file", options.client_key_password_file))
         network_only = [flag for flag, value in given if value is not None]
         if options.family != socket.AF_UNSPEC:
             network_only.append("-4/-6")
@@ -278,6 +300,7 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
             raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
     _trust_paths(options.cafile, options.capath)
     options.via = _proxy(options)
+    options.client = _client(options)
     if options.acme_directory is not None:
         if not options.ari:
             raise UsageError("--acme-directory only applies to --ari")
@@ -328,6 +351,37 @@ def _sha256_pin(text: str) -> bytes | None:
     return None
 
 
+def _client(options: argparse.Namespace) -> ClientCert | None:
+    """--client-cert, --client-key and --client-key-password-file, loaded once before any I/O."""
+    if options.client_cert is None:
+        for flag, value in (("--client-key", options.client_key),
+                            ("--client-key-password-file", options.client_key_password_file)):
+            if value is not None:
+                raise UsageError(f"{flag} only applies to --client-cert")
+        return None
+    from plugin.acquire.tls import ClientCert
+    from plugin.errors import InputError
+
+    try:
+        password = None
+        if options.client_key_password_file is not None:
+            password = _first_line(options.client_key_password_file, "--client-key-password-file")
+        return ClientCert.load(options.client_cert, options.client_key, password)
+    except InputError as exc:  # like --cafile: a file that cannot be used is a usage error, before any I/O
+        raise UsageError(exc.message) from None
+
+
+def _first_line(path: str, option: str) -> bytes:
+    """The first line of a small secret file (password, credentials), without its line end; never shown."""
+    from plugin.acquire.files import read_regular
+
+    shown = f"{option} {clean(path, 120)}"
+    data = read_regular(path, shown, 4097)
+    if len(data) > 4096:
+        raise UsageError(f"{shown} must hold one line")
+    return data.split(b"\n", 1)[0].removesuffix(b"\r")
+
+
 def _proxy(options: argparse.Namespace) -> Proxy | None:
     """--proxy (and --proxy-auth-file), validated before any I/O."""
     if options.proxy is None:
@@ -338,22 +392,18 @@ def _proxy(options: argparse.Namespace) -> Proxy | None:
         raise UsageError("-4/-6 cannot be used with --proxy (the proxy resolves the name)")
     credentials = None
     if options.proxy_auth_file is not None:
-        from plugin.acquire.files import read_regular
-
         from plugin.errors import InputError
 
         shown = f"--proxy-auth-file {clean(options.proxy_auth_file, 120)}"
         try:  # like --cafile: a missing file is a usage error, found before any network I/O
-            data = read_regular(options.proxy_auth_file, shown, 4097)
+            line = _first_line(options.proxy_auth_file, "--proxy-auth-file")
+            credentials = line.decode("utf-8")
         except InputError as exc:
             raise UsageError(exc.message) from None
-        line = data.split(b"\n", 1)[0].removesuffix(b"\r")
-        if len(data) > 4096 or not line:
-            raise UsageError(f"{shown} must hold one user:password line")
-        try:
-            credentials = line.decode("utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{shown} is not UTF-8 text") from None
+        if not line:
+            raise UsageError(f"{shown} must hold one user:password line")
     from plugin.target import Proxy
 
     return Proxy.parse(options.proxy, credentials)
@@ -456,7 +506,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             presented = load_file(options.file, options.password_file)
             # The trust store completes the path the way it would in a handshake (and gives days_root).
             anchors = Anchors.load(options.cafile, options.capath)
-            return evaluate(presented, Policy(options.warning, options.critical, name, options.pins),
+            return evaluate(presented, Policy(options.warning, options.critical, name, options.pins,
+                                              max_validity=options.max_validity, issuers=tuple(options.issuer)),
                             datetime.now(timezone.utc), anchors=anchors, check=within_budget)
     else:
         addresses: list[str | None] = [None]
@@ -484,9 +535,11 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
                 from plugin.acquire.files import load_expected
 
                 expected = load_expected(options.expect_file)
-            trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust)
+            trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust,
+                          client=options.client)
             policy = Policy(options.warning, options.critical, targets[0].verify, options.pins,
-                            Status[options.revocation_unavailable.upper()])
+                            Status[options.revocation_unavailable.upper()], max_validity=options.max_validity,
+                            issuers=tuple(options.issuer))
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
             fetches = Fetches(options.aia, options.crl, options.ocsp,
                               (options.acme_directory or True) if options.ari else False, options.cache)

@@ -1,6 +1,6 @@
 """One certificate as the check sees it: one record, two ways to make it, one source for every field.
 
-:class:`CertInfo` holds what every run needs (DER, validity, subject CN, self-issued) and is made either by
+:class:`CertInfo` holds what every run needs (DER, validity, subject and issuer CN, self-issued) and is made either by
 :meth:`CertInfo.from_handshake` (OpenSSL's own parse of the certificate it just received, ``get_info()``) or by
 :meth:`CertInfo.from_der` (``cryptography``). Both apply the same rules to the same fields; everything else
 (RFC 4514 names, serial, subjectAltName, extensions, key, signature) exists only in ``cryptography``'s parse,
@@ -47,7 +47,7 @@ class _Parsed(NamedTuple):
 class CertInfo:
     """One certificate. Immutable; the ``cryptography`` parse is made once, on first use, and cached."""
 
-    __slots__ = ("_parsed", "der", "not_after", "not_before", "self_issued", "subject_cn")
+    __slots__ = ("_parsed", "der", "issuer_cn", "not_after", "not_before", "self_issued", "subject_cn")
 
     _parsed: _Parsed | None
     der: bytes
@@ -55,11 +55,13 @@ class CertInfo:
     not_after: datetime
     subject_cn: str | None
     self_issued: bool  # subject == issuer (by name): the same rule in both constructors
+    issuer_cn: str | None  # the issuer's first CN, as subject_cn is the subject's (--issuer matches it)
 
     def __init__(self, der: bytes, not_before: datetime, not_after: datetime, subject_cn: str | None,
-                 self_issued: bool, parsed: _Parsed | None = None) -> None:
+                 self_issued: bool, parsed: _Parsed | None = None, issuer_cn: str | None = None) -> None:
         for name, value in (("der", der), ("not_before", not_before), ("not_after", not_after),
-                            ("subject_cn", subject_cn), ("self_issued", self_issued), ("_parsed", parsed)):
+                            ("subject_cn", subject_cn), ("self_issued", self_issued), ("_parsed", parsed),
+                            ("issuer_cn", issuer_cn)):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -77,8 +79,8 @@ class CertInfo:
         if parsed.cert is None:
             raise CertificateParseError(parsed.error)
         cert = parsed.cert
-        return cls(der, compat.not_valid_before(cert), compat.not_valid_after(cert), _cn(cert),
-                   cert.subject == cert.issuer, parsed)
+        return cls(der, compat.not_valid_before(cert), compat.not_valid_after(cert), _cn(cert.subject),
+                   cert.subject == cert.issuer, parsed, _cn(cert.issuer))
 
     @classmethod
     def from_handshake(cls, der: bytes, view: dict[str, Any] | None) -> CertInfo:
@@ -91,7 +93,8 @@ class CertInfo:
             subject, issuer = view["subject"], view["issuer"]
         except (KeyError, ValueError, TypeError, OverflowError):
             return cls.from_der(der)
-        return cls(der, not_before, not_after, _openssl_cn(subject), subject == issuer)
+        return cls(der, not_before, not_after, _openssl_cn(subject), subject == issuer,
+                   issuer_cn=_openssl_cn(issuer))
 
     # -- fields from cryptography's parse ------------------------------------------------------------------------
 
@@ -213,18 +216,18 @@ def _openssl_time(text: str) -> datetime:
     return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
 
 
-def _openssl_cn(subject: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:
-    for rdn in subject:
+def _openssl_cn(name: tuple[tuple[tuple[str, str], ...], ...]) -> str | None:
+    for rdn in name:
         for key, value in rdn:
             if key == "commonName":
                 return value
     return None
 
 
-def _cn(cert: x509.Certificate) -> str | None:
+def _cn(name: x509.Name) -> str | None:
     from cryptography.x509.oid import NameOID
 
-    attributes = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    attributes = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not attributes:
         return None
     value = attributes[0].value

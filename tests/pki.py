@@ -183,6 +183,7 @@ def _leaf_builder(
     key: PrivateKey,
     names: Sequence[str],
     validity: tuple[datetime, datetime],
+    usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
 ) -> x509.CertificateBuilder:
     builder = (
         x509.CertificateBuilder()
@@ -195,7 +196,7 @@ def _leaf_builder(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(key), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            x509.ExtendedKeyUsage([usage]), critical=False
         )
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
@@ -329,11 +330,13 @@ class CA:
         ca_issuers: str | None = None,
         crl_url: str | None = None,
         ocsp_url: str | None = None,
+        client: bool = False,
     ) -> Issued:
         """Issue a TLS server (end-entity) certificate signed by this CA.
 
         ``ca_issuers``: a URL for the AIA extension's caIssuers (where clients fetch this CA's certificate);
         ``crl_url``: a URL for the CRL distribution points extension; ``ocsp_url``: an AIA OCSP responder.
+        ``client``: a TLS client certificate (extendedKeyUsage clientAuth instead of serverAuth), for mTLS.
 
         ``names`` become the subjectAltName: entries that parse with
         :func:`ipaddress.ip_address` become ``IPAddress``, everything else is
@@ -352,7 +355,8 @@ class CA:
         if subject is None:
             subject = _default_leaf_subject(names, cn)
         validity = _validity(not_before, not_after, -_ONE_DAY)
-        builder = _leaf_builder(subject, self.name, key, names, validity)
+        builder = _leaf_builder(subject, self.name, key, names, validity,
+                                ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH)
         builder = builder.add_extension(self._aki(), critical=False)
         access = [x509.AccessDescription(method, x509.UniformResourceIdentifier(url)) for method, url in
                   ((AuthorityInformationAccessOID.CA_ISSUERS, ca_issuers), (AuthorityInformationAccessOID.OCSP, ocsp_url))

@@ -92,6 +92,8 @@ class Presented(NamedTuple):
     aia: Any = None  # --aia: a plugin.acquire.aia.Aia when the missing issuer was fetched (typed loosely: no import)
     revocation: tuple[Any, ...] = ()  # --crl: plugin.acquire.revocation.Revocation per certificate of the path
     ari: Any = None  # --ari: a plugin.acquire.ari.Ari (the CA's renewal window, or why there is none)
+    client: bytes | None = None  # --client-cert: the DER of the certificate the check presented
+    client_rejected: str | None = None  # the server's alert, in words, when it refused that certificate
 
 
 class Expected(NamedTuple):

@@ -14,6 +14,7 @@ left of the one ``-t`` budget and names itself when it runs out.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ from ..target import Target
 from .connect import Address, connect, reason, resolve
 from .presented import Delivered, Presented, Verification, VerifyCode
 
-__all__ = ["KEY_TYPES", "Trust", "fetch"]
+__all__ = ["KEY_TYPES", "ClientCert", "Trust", "fetch"]
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,70 @@ _NOT_TLS = {"WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE", 
 KEY_TYPES = {"RSA": "aRSA", "ECDSA": "aECDSA"}
 
 
+class ClientCert(NamedTuple):
+    """``--client-cert`` (PEM; the key too unless ``--client-key``), with the key's password when it is
+    encrypted. :meth:`load` checks it once, before any I/O. The password is not part of the repr."""
+
+    cert: str
+    key: str | None = None
+    password: bytes | None = None
+    der: bytes = b""  # the certificate itself, for the evaluation of its own expiry
+
+    @classmethod
+    def load(cls, cert: str, key: str | None, password: bytes | None) -> ClientCert:
+        """Checked: the files load, the key matches; InputError saying what is wrong otherwise."""
+        from .der import pem_blocks
+
+        shown = clean(cert, 120)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            context.load_cert_chain(cert, key, password=password if password is not None else _no_password)
+        except _NeedsPassword:
+            raise InputError(f"the --client-key of {shown} is encrypted: give --client-key-password-file") from None
+        except ssl.SSLError as exc:
+            raise InputError(_load_failure(exc, shown, key, password is not None)) from None
+        except OSError as exc:
+            raise InputError(f"cannot read --client-cert {shown}: {clean(exc.strerror or str(exc))}") from None
+        try:
+            with open(cert, "rb") as handle:
+                blocks, _ = pem_blocks(handle.read(4 * 1024 * 1024))
+        except OSError as exc:
+            raise InputError(f"cannot read --client-cert {shown}: {clean(exc.strerror or str(exc))}") from None
+        certificates = [base64.b64decode(b"".join(block.body.split())) for block in blocks
+                        if block.label == b"CERTIFICATE"]
+        return cls(cert, key, password, certificates[0] if certificates else b"")
+
+    def __repr__(self) -> str:
+        return f"ClientCert({self.cert!r}, {self.key!r})"
+
+
+class _NeedsPassword(Exception):
+    """load_cert_chain asked for a password and none was given."""
+
+
+def _no_password() -> bytes:
+    raise _NeedsPassword
+
+
+def _load_failure(exc: ssl.SSLError, shown: str, key: str | None, had_password: bool) -> str:
+    if exc.reason == "KEY_VALUES_MISMATCH":
+        return f"the --client-key {clean(key, 120)} is not the key of --client-cert {shown}" if key else \
+            f"the key in --client-cert {shown} is not the certificate's"
+    if (had_password and exc.reason in ("BAD_DECRYPT", "BAD_PASSWORD_READ", None)) or "bad decrypt" in str(exc):
+        return f"cannot decrypt the client key of {shown}: the --client-key-password-file password is wrong"
+    where = f"--client-key {clean(key, 120)}" if key else f"--client-cert {shown}"
+    return f"cannot load the client certificate and key from {where}: {clean(reason(exc))} (PEM expected)"
+
+
 class Trust(NamedTuple):
-    """Where trust anchors come from. ``ignore``: trust failures do not alarm (self-signed or private CA), but
-    the anchors still complete the path, so a root given with ``--cafile`` is reported with ``days_root``."""
+    """How the check is trusted and trusts: where trust anchors come from, and the client certificate it presents.
+    ``ignore``: trust failures do not alarm (self-signed or private CA), but the anchors still complete the path,
+    so a root given with ``--cafile`` is reported with ``days_root``."""
 
     cafile: str | None = None
     capath: str | None = None
     ignore: bool = False
+    client: ClientCert | None = None
 
     @property
     def source(self) -> str:
@@ -118,7 +176,7 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
         with _open(target, addresses, budget) as (sock, peer):
             addresses = [(sock.family, sock.getpeername())]  # retries go to the address that answered
             try:
-                tls, note = _handshake(context, sock, target, budget, legacy, key_type)
+                tls, note, rejected = _handshake(context, sock, target, budget, legacy, key_type, trust.client)
             except _VerifyFailed as failed:
                 slowest = max(slowest, time.monotonic() - started)
                 log.info("OpenSSL rejected the chain: error %s: %s", failed.code, clean(failed.message))
@@ -139,29 +197,36 @@ def _fetch(target: Target, trust: Trust, budget: Budget, addresses: list[Address
                                        alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
                 if failed.sent:
                     return Presented(certificates=failed.sent, verification=verdict, path=failed.path, peer=peer,
-                                     details=_details(target, trust, None, peer), seconds=slowest)
+                                     details=_details(target, trust, None, peer), seconds=slowest,
+                                     client=trust.client.der if trust.client is not None else None)
                 break  # this OpenSSL kept nothing: fetch the chain with a handshake that does not verify
             with tls:
                 slowest = max(slowest, time.monotonic() - started)
+                rejected = rejected or _client_verdict(tls, trust.client, budget)
                 if "name" not in waived:
                     name_matched = True
                 verdict = Verification(attempted=True, waived=frozenset(waived), name_matched=name_matched,
                                        alarm_trust=not trust.ignore, reason="--ignore-trust" if trust.ignore else "")
-                return _presented(target, trust, tls, peer, verdict, note, verified=True, seconds=slowest)
-    context = _context(target, legacy, key_type)
+                return _presented(target, trust, tls, peer, verdict, note, verified=True, seconds=slowest,
+                                  rejected=rejected)
+    context = _context(target, legacy, key_type, client=trust.client)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     started = time.monotonic()
     with _open(target, addresses, budget) as (sock, peer):
-        tls, note = _handshake(context, sock, target, budget, legacy, key_type)
+        tls, note, rejected = _handshake(context, sock, target, budget, legacy, key_type, trust.client)
         with tls:
             slowest = max(slowest, time.monotonic() - started)
-            return _presented(target, trust, tls, peer, verdict, note, verified=False, seconds=slowest)
+            rejected = rejected or _client_verdict(tls, trust.client, budget)
+            return _presented(target, trust, tls, peer, verdict, note, verified=False, seconds=slowest,
+                              rejected=rejected)
 
 
 def _presented(target: Target, trust: Trust, tls: ssl.SSLSocket, peer: str, verdict: Verification,
-               note: str | None, *, verified: bool, seconds: float) -> Presented:
+               note: str | None, *, verified: bool, seconds: float, rejected: str | None = None) -> Presented:
     return Presented(
+        client=trust.client.der if trust.client is not None else None,
+        client_rejected=rejected,
         seconds=seconds,
         certificates=compat.handshake_certificates(tls, verified=False),
         verification=verdict,
@@ -199,8 +264,10 @@ def _open(target: Target, addresses: list[Address], budget: Budget) -> Iterator[
 
 
 def _context(target: Target, legacy: bool = False, key_type: str | None = None,
-             weak: bool = False) -> ssl.SSLContext:
+             weak: bool = False, client: ClientCert | None = None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if client is not None:  # checked by ClientCert.load before any I/O
+        context.load_cert_chain(client.cert, client.key, password=client.password)
     # Pinned, not inherited: Python builds differ in their floor, and an older server must take the legacy path
     # below (which says so) rather than fail later on a signature algorithm.
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -224,7 +291,7 @@ def _verifying_context(trust: Trust, target: Target, legacy: bool, waived: froze
                        key_type: str | None = None) -> ssl.SSLContext:
     # Built explicitly rather than with create_default_context(): from Python 3.13 that adds X509_STRICT and
     # PARTIAL_CHAIN, which would make this check disagree with the OpenSSL clients operators actually run.
-    context = _context(target, legacy, key_type, weak="weak" in waived)
+    context = _context(target, legacy, key_type, weak="weak" in waived, client=trust.client)
     context.verify_flags = ssl.VERIFY_X509_TRUSTED_FIRST | (_NO_CHECK_TIME if "time" in waived else 0)
     # No fallback to the subject CN: browsers, Go and RFC 6125 ignore it, and so does the offline matcher.
     context.hostname_checks_common_name = False
@@ -261,13 +328,17 @@ def _load_system_trust(context: ssl.SSLContext) -> None:
 
 def _handshake(
     context: ssl.SSLContext, sock: socket.socket, target: Target, budget: Budget, legacy: bool,
-    key_type: str | None = None,
-) -> tuple[ssl.SSLSocket, str | None]:
-    """Wrap and handshake; return the TLS socket and a note when the server ended it after its certificates.
+    key_type: str | None = None, client: ClientCert | None = None,
+) -> tuple[ssl.SSLSocket, str | None, str | None]:
+    """Wrap and handshake; return the TLS socket, a note when the server ended it after its certificates, and,
+    with ``client``, the server's alert in words when it refused the client certificate.
 
     The ``ssl`` module bounds the whole handshake by the socket timeout it starts with. The handshake is driven
     explicitly so that, when a TLS 1.2 server aborts after sending its certificates because it wants a client
-    certificate, the chain it sent (already verified by OpenSSL at that point) can still be reported.
+    certificate (or refuses the one given), the chain it sent (already verified by OpenSSL at that point) can
+    still be reported. In TLS 1.3 the client's handshake is complete before the server has judged the client
+    certificate, so with ``client`` the caller then waits briefly for the server's alert
+    (:func:`_client_verdict`).
     """
     phase = "the TLS handshake"
     sock.settimeout(budget.remaining(phase))
@@ -282,8 +353,10 @@ def _handshake(
         tls.close()
         raise failed from exc
     except ssl.SSLError as exc:
+        if client is not None and _is_alert(exc) and compat.handshake_certificates(tls, verified=False):
+            return tls, None, _alert_words(exc)
         if exc.reason in _CLIENT_CERTIFICATE_WANTED and compat.handshake_certificates(tls, verified=False):
-            return tls, f"the server then asked for a client certificate ({reason(exc)})"
+            return tls, f"the server then asked for a client certificate ({reason(exc)})", None
         tls.close()
         raise _translate(exc, budget, phase, legacy, key_type) from exc
     except OSError as exc:
@@ -293,7 +366,39 @@ def _handshake(
         # do_handshake() returns without an error when the peer already reset the connection.
         tls.close()
         raise NetworkError("the server closed the connection before the TLS handshake")
-    return tls, None
+    return tls, None, None
+
+
+# TLS 1.3 with --client-cert: how long to wait for the server to refuse the client certificate. A server that
+# accepts it says nothing until the client speaks; one that refuses sends its alert at once (on loopback within
+# a millisecond, over a WAN one round trip).
+_CLIENT_VERDICT_WAIT = 0.3
+
+
+def _client_verdict(tls: ssl.SSLSocket, client: ClientCert | None, budget: Budget) -> str | None:
+    """With ``client``, after a TLS 1.3 handshake: the server's alert in words if it refused the client
+    certificate, else None. Not part of the ``time`` metric: it is a wait for a message, not the handshake."""
+    if client is None or tls.version() != "TLSv1.3":
+        return None
+    try:
+        tls.settimeout(max(min(_CLIENT_VERDICT_WAIT, budget.remaining("the client certificate's verdict") - 0.1),
+                           0.01))
+        tls.recv(1)  # data (or a close) means the server went on: accepted
+    except ssl.SSLError as exc:
+        return _alert_words(exc) if _is_alert(exc) else None
+    except OSError:  # a timeout (no alert came) or a reset: nothing said against the certificate
+        return None
+    return None
+
+
+def _is_alert(exc: ssl.SSLError) -> bool:
+    return bool(exc.reason) and "_ALERT_" in str(exc.reason)
+
+
+def _alert_words(exc: ssl.SSLError) -> str:
+    """SSLV3_ALERT_BAD_CERTIFICATE -> "bad certificate", TLSV1_ALERT_UNKNOWN_CA -> "unknown CA"."""
+    words = str(exc.reason).split("_ALERT_", 1)[-1].replace("_", " ").lower()
+    return re.sub(r"\bca\b", "CA", words)
 
 
 # OpenSSL reasons a TLS 1.2 server gives when it wants a client certificate we do not have.

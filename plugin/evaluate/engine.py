@@ -10,21 +10,25 @@ called in every loop that grows with the input. Which certificates count is deci
   it has expired or is not yet valid, because old clients may still try it.
 
 The same rules then apply to every certificate on every path: expiry against the thresholds, weak signatures
-and keys, the name (never the subject CN), and what stopped OpenSSL, named after the certificate concerned.
+and keys, the name (never the subject CN), and what stopped OpenSSL, named after the certificate concerned. The
+operator's own rules for the leaf (--pin, --issuer, --max-validity) are applied to the certificate the path starts
+with, whichever way it was chosen.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..acquire.presented import Delivered, Expected, Presented, Verification, VerifyCode
 from ..certinfo import CertificateParseError, CertInfo
+from ..errors import UsageError
 from ..sanitize import clean
 from ..status import Status
 from ..target import HostName
-from ..thresholds import Threshold
+from ..thresholds import DAY, Threshold
 from .findings import CertRow, Evaluation, Finding, Kind
 
 if TYPE_CHECKING:
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
     from ..acquire.chain import Anchors
     from ..acquire.revocation import Revocation
 
-__all__ = ["Policy", "evaluate", "finding_order"]
+__all__ = ["MAX_VALIDITY_LIMIT", "Policy", "evaluate", "finding_order", "issuer_text", "max_validity_days"]
 
 _LEGACY_VERSIONS = frozenset({"SSLv3", "TLSv1", "TLSv1.1"})
 # EC curves below 256 bits, as their OID appears in a certificate's DER (secp224r1, secp192r1, secp160r1/r2/k1,
@@ -56,6 +60,33 @@ class Policy(NamedTuple):
     name: HostName | None = None
     pins: tuple[str, ...] = ()  # --pin, each as "sha256//BASE64"
     revocation_unavailable: Status = Status.OK  # --revocation-unavailable: a CRL that cannot be had
+    max_validity: int | None = None  # --max-validity: the leaf's longest validity period, in whole days
+    issuers: tuple[str, ...] = ()  # --issuer: the leaf's issuer contains one of these (case-insensitive)
+
+
+# --max-validity's largest DAYS: a century. More is a slip (seconds?), not a policy.
+MAX_VALIDITY_LIMIT = 36500
+
+
+def max_validity_days(text: str) -> int:
+    """``--max-validity DAYS`` (an argparse ``type``): a whole number of days from 1 to 36500, else a usage error.
+
+    Whole days only: the CA/Browser Forum counts any part of a day as a whole day (see :func:`_validity`), so
+    ``47.5`` could only mean what ``47`` means.
+    """
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 6) or not 0 < int(digits) <= MAX_VALIDITY_LIMIT:
+        raise UsageError(f"--max-validity {clean(text, 40)!r} is not a whole number of days from 1 to "
+                         f"{MAX_VALIDITY_LIMIT}")
+    return int(digits)
+
+
+def issuer_text(text: str) -> str:
+    """``--issuer TEXT`` (an argparse ``type``): any text but an empty or blank one, which every issuer contains."""
+    if not text.strip():
+        raise UsageError(f"--issuer {clean(text, 40)!r} is empty: give a text the leaf's issuer must contain, such "
+                         "as its CN or O")
+    return text
 
 
 def _no_check() -> None:
@@ -95,11 +126,22 @@ def evaluate(presented: Presented, policy: Policy, now: datetime, *, anchors: An
         findings.extend(_expected(on_path[0], expected))
     if policy.pins and not any(row.info.pin in policy.pins for row in on_path):
         findings.append(Finding(Kind.PIN_MISMATCH, Status.CRITICAL, on_path[0], {"pins": len(policy.pins)}))
+    if policy.issuers:
+        findings.extend(_issuer(on_path[0], policy.issuers))
+    if policy.max_validity is not None:
+        findings.extend(_validity(on_path[0], policy.max_validity))
     findings.extend(_revocation(presented.revocation, on_path, policy.revocation_unavailable))
     if presented.ari is not None:
         findings.extend(_renewal(presented.ari, on_path[0], now, policy.revocation_unavailable))
 
-    headline = min(on_path, key=lambda row: row.left)
+    client = _client_row(presented, policy, now)
+    if client is not None:  # --client-cert: its own expiry, by the same thresholds, and the server's verdict on it
+        findings.extend(_expiry(client, now, from_file))
+        rows.append(client)
+        if presented.client_rejected is not None:
+            findings.append(Finding(Kind.CLIENT_REJECTED, Status.CRITICAL, client,
+                                    {"alert": presented.client_rejected}))
+    headline = min(on_path + ([client] if client is not None else []), key=lambda row: row.left)
     if not any(finding.status != Status.OK for finding in findings):
         findings.append(Finding(Kind.HEALTHY, Status.OK, headline, {
             "verified": verification.ok, "reason": verification.reason, "note": presented.note,
@@ -195,6 +237,17 @@ def _rows(path: list[Placed], extras: list[Placed], policy: Policy, now: datetim
     for number, (where, info) in enumerate(extras, 1):
         rows.append(_row(info, "extra", f"extra{number}", where, policy, now))
     return rows
+
+
+def _client_row(presented: Presented, policy: Policy, now: datetime) -> CertRow | None:
+    """The row of the certificate the check presented (``--client-cert``), labelled ``client``."""
+    if not presented.client:
+        return None
+    try:
+        info = CertInfo.from_der(presented.client)
+    except CertificateParseError:
+        return None  # ClientCert.load made OpenSSL read it; a certificate only OpenSSL reads has no row
+    return _row(info, "client", "client", None, policy, now)
 
 
 def _row(info: CertInfo, role: str, label: str, sent: int | None, policy: Policy, now: datetime) -> CertRow:
@@ -320,6 +373,42 @@ def _expected(leaf: CertRow, expected: Expected) -> list[Finding]:
     return [Finding(Kind.UNEXPECTED_CERTIFICATE, Status.WARNING, leaf, data)]
 
 
+def _issuer(leaf: CertRow, texts: tuple[str, ...]) -> list[Finding]:
+    """--issuer: one of ``texts`` must occur, ignoring case, in the leaf's issuer: in its RFC 4514 name
+    (``CN=R11,O=Let's Encrypt,C=US``) or in one of its attribute values as written, which is how a CN or an
+    organisation with a comma (``O=Entrust\\, Inc.`` in RFC 4514) is matched.
+
+    The first certificate of the path is judged whatever its role: a self-signed replacement is what this catches.
+    """
+    info = leaf.info
+    values = [info.issuer, info.issuer_cn or ""]  # the CN: also when only OpenSSL could read the certificate
+    cert = info.x509
+    if cert is not None:
+        values += [attribute.value for attribute in cert.issuer if isinstance(attribute.value, str)]
+    folded = [value.casefold() for value in values if value]
+    if any(text.casefold() in value for text in texts for value in folded):
+        return []
+    return [Finding(Kind.ISSUER_MISMATCH, Status.CRITICAL, leaf, {"expected": texts})]
+
+
+def _validity(leaf: CertRow, max_days: int) -> list[Finding]:
+    """--max-validity, counted as the CA/Browser Forum counts (Baseline Requirements 1.6.1 and 6.3.2): the validity
+    period runs from notBefore *through* notAfter (RFC 5280), one second more than their difference, and any part
+    of a day counts as a day. A 90-day ACME certificate (notAfter = notBefore + 90 days - 1 s) is 90 days.
+
+    Only an end-entity certificate is judged: not a self-signed CA certificate (a root), whether it is alone in
+    --file or the only certificate a server sends, so both ways of checking it agree.
+    """
+    info = leaf.info
+    if info.self_issued and info.is_ca:
+        return []
+    seconds = (info.not_after - info.not_before).total_seconds() + 1
+    if seconds <= max_days * DAY:
+        return []
+    days = math.ceil(seconds / DAY)
+    return [Finding(Kind.MAX_VALIDITY_EXCEEDED, Status.WARNING, leaf, {"days": days, "max": max_days})]
+
+
 def _name(verification: Verification, leaf: CertRow, name: HostName) -> list[Finding]:
     if verification.name_matched is not None:
         matched = verification.name_matched
@@ -375,7 +464,7 @@ def _revocation(results: tuple[Revocation, ...], rows: list[CertRow], unavailabl
 
 def _finish(findings: list[Finding], rows: list[CertRow], headline: CertRow | None,
             presented: Presented, expected: Expected | None = None) -> Evaluation:
-    on_path = [row for row in rows if row.role != "extra"]
+    on_path = [row for row in rows if row.role not in ("extra", "client")]
     revocation = tuple((on_path[item.position].label, item.status, item.source, item.cached)
                        for item in presented.revocation if item.position < len(on_path))
     ari = presented.ari

@@ -39,6 +39,8 @@ class Kind(str, enum.Enum):
     UNPARSABLE = "unparsable"
     NO_CERTIFICATE = "no_certificate"
     PIN_MISMATCH = "pin_mismatch"
+    ISSUER_MISMATCH = "issuer_mismatch"  # --issuer: the leaf's issuer contains none of the texts given
+    MAX_VALIDITY_EXCEEDED = "max_validity_exceeded"  # --max-validity: the leaf's validity period is longer
     NOT_RELOADED = "not_reloaded"
     UNEXPECTED_CERTIFICATE = "unexpected_certificate"
     UNREACHABLE = "unreachable"  # one of several addresses (or key types) could not be checked
@@ -48,6 +50,7 @@ class Kind(str, enum.Enum):
     OCSP_UNKNOWN = "ocsp_unknown"  # --ocsp: the responder does not know the certificate
     RENEW_NOW = "renew_now"  # --ari: the CA's suggested renewal window has begun (or ended)
     ARI_UNAVAILABLE = "ari_unavailable"  # --ari could not say: --revocation-unavailable's state
+    CLIENT_REJECTED = "client_rejected"  # --client-cert: the server refused the certificate the check presented
     REVOCATION_UNAVAILABLE = "revocation_unavailable"  # --crl/--ocsp could not say: --revocation-unavailable's
     HEALTHY = "healthy"
 
@@ -60,8 +63,9 @@ TRUST_KINDS = frozenset({Kind.SELF_SIGNED, Kind.UNTRUSTED_ROOT, Kind.UNTRUSTED_I
 class CertRow(NamedTuple):
     """One certificate as reported: role, stable perfdata label, where it came from, time left and bounds.
 
-    ``role`` is ``leaf``, ``intermediate``, ``root`` or ``extra``; ``label`` is ``leaf``, ``int1``..., ``root``,
-    ``extra1``...; ``sent`` is its position in what was presented, None for a trust-store certificate.
+    ``role`` is ``leaf``, ``intermediate``, ``root``, ``extra`` or ``client``; ``label`` is ``leaf``, ``int1``...,
+    ``root``, ``extra1``..., ``client`` (the ``--client-cert`` the check presented, after the server's);
+    ``sent`` is its position in what was presented, None for a trust-store certificate or the client's own.
     ``left``, ``warn`` and ``crit`` are seconds.
     """
 

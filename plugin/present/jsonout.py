@@ -26,7 +26,7 @@ from ..evaluate.findings import TRUST_KINDS, CertRow, Evaluation, Finding, Kind,
 from ..sanitize import clean
 from ..status import Status
 from ..thresholds import DAY
-from .sentences import days, probe_summary, sentence, summary
+from .sentences import days, issuer_name, probe_summary, sentence, summary
 
 __all__ = ["failure_json", "render_json"]
 
@@ -44,9 +44,10 @@ _PUBLIC_KEYS = (
 # Findings that make a certificate "invalid" in the agent's sense (expiring soon is still valid).
 _INVALID = TRUST_KINDS | {Kind.EXPIRED, Kind.NOT_YET_VALID, Kind.HOSTNAME_MISMATCH, Kind.NO_SAN, Kind.WEAK_KEY,
                           Kind.WEAK_SIGNATURE, Kind.LEGACY_PROTOCOL, Kind.UNPARSABLE, Kind.NO_CERTIFICATE,
-                          Kind.PIN_MISMATCH, Kind.REVOKED}
+                          Kind.PIN_MISMATCH, Kind.ISSUER_MISMATCH, Kind.REVOKED}
 # Not "invalid": a stale but valid certificate (not_reloaded, unexpected_certificate) still works for clients, and
-# an address that could not be checked (unreachable) says nothing about a certificate; "state" carries both.
+# an address that could not be checked (unreachable) says nothing about a certificate; "state" carries both. Nor is
+# a leaf valid for longer than --max-validity (max_validity_exceeded): clients accept it, the operator's rule does not.
 
 
 def _moment(moment: datetime) -> dict[str, Any]:
@@ -83,7 +84,8 @@ def _x509(info: CertInfo) -> dict[str, Any]:
 
 def _row(row: CertRow, revocation: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     # "position" (index in what was sent) is left out for a trust-store certificate, which "from" says.
-    where = {"position": row.sent, "from": "server"} if row.sent is not None else {"from": "trust store"}
+    where = {"position": row.sent, "from": "server"} if row.sent is not None else {
+        "from": "client" if row.role == "client" else "trust store"}
     return {
         "label": row.label,
         "role": row.role,
@@ -136,6 +138,11 @@ def _finding(finding: Finding) -> dict[str, Any]:
         document["addresses"] = [clean(label, 80) for label in finding.where]
     if finding.key_type is not None:
         document["key_type"] = finding.key_type
+    if finding.kind == Kind.MAX_VALIDITY_EXCEEDED:  # numbers for a Zabbix item or trigger
+        document.update(validity_days=finding.data["days"], max_validity_days=finding.data["max"])
+    elif finding.kind == Kind.ISSUER_MISMATCH and finding.row is not None:
+        document.update(issuer=issuer_name(finding.row.info, 256),
+                        expected=[clean(text, 80) for text in finding.data["expected"]])
     return document
 
 

@@ -12,13 +12,14 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
+from ..certinfo import CertInfo
 from ..evaluate.findings import CertRow, Evaluation, Finding, Kind, ProbeOutcome
 from ..sanitize import clean
 from ..status import Status
 from ..thresholds import DAY
 
-__all__ = ["JOIN", "days", "describe_probe", "describe_row", "format_span", "number", "probe_summary", "sentence",
-           "summary"]
+__all__ = ["JOIN", "days", "describe_probe", "describe_row", "format_span", "issuer_name", "number", "probe_summary",
+           "sentence", "summary"]
 
 # How many problems the status line spells out before it says "(+N more)"; -v lists them all.
 _SHOWN_PROBLEMS = 3
@@ -70,6 +71,8 @@ def _date(moment: datetime) -> str:
 
 
 def _who(row: CertRow, key_type: str | None = None) -> str:
+    if row.role == "client":
+        return f"the client certificate '{clean(row.info.short_name, 64)}'"
     if key_type is not None and row.role == "leaf":
         return f"the {key_type} certificate '{clean(row.info.short_name, 64)}'"
     role = "intermediate" if row.role == "intermediate" else row.role
@@ -79,6 +82,13 @@ def _who(row: CertRow, key_type: str | None = None) -> str:
 
 def _name(text: str, limit: int = 64) -> str:
     return clean(text, limit, keep_escapes=True)
+
+
+def issuer_name(info: CertInfo, limit: int = 120) -> str:
+    """The issuer, safe to print: its RFC 4514 name, else (a certificate only OpenSSL can read) ``CN=`` its CN."""
+    if info.issuer:
+        return _name(info.issuer, limit)
+    return f"CN={clean(info.issuer_cn, limit)}" if info.issuer_cn is not None else "(unreadable)"
 
 
 def _expiry(finding: Finding, row: CertRow) -> str:
@@ -148,6 +158,13 @@ def _about_row(finding: Finding, row: CertRow) -> str:
         count = data["pins"]
         return f"no certificate on the path holds a pinned key ({count} pin{'s' if count != 1 else ''} given, " \
                f"the leaf's is {row.info.pin or 'unreadable'}): pinned clients will fail"
+    if kind == Kind.ISSUER_MISMATCH:
+        expected = " or ".join(f"'{clean(text, 80)}'" for text in data["expected"])
+        return f"{_who(row)} is issued by '{issuer_name(info)}', expected {expected}"
+    if kind == Kind.CLIENT_REJECTED:
+        return f"the server refused {_who(row)} ({clean(data['alert'], 80)})"
+    if kind == Kind.MAX_VALIDITY_EXCEEDED:
+        return f"{_who(row)} is valid for {data['days']} days, more than --max-validity {data['max']}"
     if kind == Kind.NOT_RELOADED:
         return f"still serves the certificate that expires {_date(info.not_after)}, {clean(data['path'], 120)} " \
                f"holds a newer one (expires {_date(data['file_not_after'])}): reload the service"
@@ -301,7 +318,7 @@ def describe_probe(outcome: ProbeOutcome) -> str:
 def describe_row(row: CertRow) -> str:
     """One -v line per certificate."""
     info = row.info
-    position = f"#{row.sent + 1}" if row.sent is not None else "trust store"
+    position = f"#{row.sent + 1}" if row.sent is not None else "client" if row.role == "client" else "trust store"
     serial = f"{info.serial:x}" if info.serial is not None else "unreadable"
     subject = _name(info.subject, 200) if info.unreadable is None else f"(unreadable: {clean(info.unreadable)})"
     return (
