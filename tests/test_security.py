@@ -109,3 +109,50 @@ def test_environment_does_not_leak_into_output(root_ca: CA, tmp_path: Path, caps
     path = write_pem(tmp_path / "leaf.pem", root_ca.leaf())
     result = run(capsys, "--file", path, "-vvv")
     assert "s3cr3t" not in result.out and os.environ["SECRET_TOKEN"]
+
+
+def test_no_option_prints_a_password_or_a_credential(root_ca: CA, tmp_path: Path, capsys) -> None:
+    """Every option that carries a secret (--proxy's userinfo, --proxy-auth-file, --client-key-password-file,
+    --password-file), in every output mode, on the way to a failure (a proxy that refuses the connection, a
+    wrong password, a usage error): the secret and its Base64 (a Basic credential) never reach stdout or stderr."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from pki import write_pem
+    from servers import refused_port
+
+    secret = "Sup3r-S3cret-Value"
+    leaf = root_ca.leaf(("monitor",), cn="monitor", not_after=timedelta(days=90), client=True)
+    cert = write_pem(tmp_path / "client.pem", leaf)
+    key = tmp_path / "client.key"
+    key.write_bytes(leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(secret.encode())))
+    keystore = tmp_path / "store.p12"
+    keystore.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"x", leaf.key, leaf.cert, None, serialization.BestAvailableEncryption(secret.encode())))
+    right, wrong = tmp_path / "right", tmp_path / "wrong"
+    right.write_text(secret + "\n")
+    wrong.write_text(secret + "-not\n")
+    auth = tmp_path / "auth"
+    auth.write_text(f"monitor:{secret}\n")
+    down = refused_port()
+    network = ["-H", "localhost", "-I", "127.0.0.1", "-p", "1", "-t", "2"]
+    cases = [
+        [*network, "--proxy", f"http://monitor:{secret}@127.0.0.1:{down}"],
+        [*network, "--proxy", f"http://monitor:{secret}@127.0.0.1"],  # usage error: no port
+        [*network, "--proxy", f"https://monitor:{secret}@127.0.0.1:{down}"],  # usage error: not http://
+        [*network, "--proxy", f"http://127.0.0.1:{down}", "--proxy-auth-file", auth],
+        [*network, "--client-cert", cert, "--client-key", key, "--client-key-password-file", right],
+        [*network, "--client-cert", cert, "--client-key", key, "--client-key-password-file", wrong],
+        ["--file", keystore, "--password-file", right],
+        ["--file", keystore, "--password-file", wrong],
+        ["--file", keystore],
+    ]
+    forbidden = [secret, base64.b64encode(f"monitor:{secret}".encode()).decode()]
+    for argv in cases:
+        for extra in ([], ["-vvv"], ["--output", "json"]):
+            code = __import__("check_tls_expiry").main([str(arg) for arg in argv] + extra)
+            out, err = capsys.readouterr()
+            assert code in (0, 1, 2, 3), (argv, extra)
+            assert not any(text in out or text in err for text in forbidden), (argv, extra, out, err)
