@@ -60,7 +60,7 @@ def complete(presented: Presented, cafile: str | None, capath: str | None, budge
     top_der = presented.path[-1][0] if presented.path else presented.certificates[0][0]
     try:
         top = x509.load_der_x509_certificate(top_der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # the evaluation names what is wrong with it
         return presented
     url = _ca_issuers(top)
     if url is None:
@@ -109,9 +109,9 @@ def _certificates(data: bytes, url: str) -> list[object]:
     from cryptography import exceptions, x509
     from cryptography.hazmat.primitives.serialization import pkcs7
 
-    # What the loaders raise for hostile bytes: ValueError, TypeError; a PKCS#7 that is not signedData
-    # UnsupportedAlgorithm (38: InternalError).
-    refused = (ValueError, TypeError, exceptions.UnsupportedAlgorithm, exceptions.InternalError)
+    # What the loaders raise for hostile bytes: ValueError, TypeError; a certificate of another X.509 version
+    # InvalidVersion; a PKCS#7 that is not signedData UnsupportedAlgorithm (38: InternalError).
+    refused = (ValueError, TypeError, x509.InvalidVersion, exceptions.UnsupportedAlgorithm, exceptions.InternalError)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # load_pem_x509_certificates (plural) is cryptography >= 39; Debian 12's 38 reads the first PEM block.

@@ -85,7 +85,7 @@ def check_ari(presented: Presented, directory: str | None, cafile: str | None, c
     try:
         leaf = x509.load_der_x509_certificate(presented.certificates[0][0])
         aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-    except (ValueError, x509.ExtensionNotFound):
+    except (ValueError, x509.InvalidVersion, x509.ExtensionNotFound):
         aki = None
     if aki is None:
         return presented._replace(ari=Ari(why="the leaf has no authority key identifier to name it by"))
@@ -187,5 +187,9 @@ def _moment(value: object) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    # In UTC, as every time the sentences show: "+02:00" is the same instant, not a later one labelled UTC.
-    return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    if moment.tzinfo is None:
+        return None
+    try:  # in UTC, as every time the sentences show: "+02:00" is the same instant, not a later one labelled UTC
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 has no UTC datetime
+        return None

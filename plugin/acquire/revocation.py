@@ -88,7 +88,7 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
         warnings.simplefilter("ignore")
         try:
             path = [x509.load_der_x509_certificate(der) for der, _ in presented.path]
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             return presented._replace(revocation=(Revocation(0, "unavailable", why="a certificate of the path "
                                                                                   "cannot be read"),))
     share = Budget(max(budget.remaining("the revocation checks") - _RESERVE, 0.01))
@@ -234,12 +234,13 @@ def _judge(position: int, cert: x509.Certificate, issuer: x509.Certificate, data
     shown = clean(url, 200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        refused = (ValueError, x509.InvalidVersion)  # a CRL of another version is not a ValueError
         try:
             crl = x509.load_der_x509_crl(data)
-        except ValueError:
+        except refused:
             try:
                 crl = x509.load_pem_x509_crl(data)
-            except ValueError:
+            except refused:
                 return Revocation(position, "unavailable", url=url, why=f"{shown}: the answer is not a CRL")
         try:  # cryptography reads names lazily: a hostile issuer fails here (ValueError; 38: KeyError)
             crl_issuer = crl.issuer
