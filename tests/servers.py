@@ -304,9 +304,10 @@ def closing_server() -> Iterator[int]:
 
 
 @contextmanager
-def banner_server(data: bytes) -> Iterator[int]:
+def banner_server(data: bytes, *, close: bool = False) -> Iterator[int]:
     """A peer that does not speak TLS: send ``data`` on connect, then read and
-    discard until the client closes.
+    discard until the client closes (with ``close``, half-close first: the
+    client sees the end of ``data``).
 
     ``data`` is e.g. ``b"SSH-2.0-OpenSSH_9.2\\r\\n"`` or a complete HTTP
     response.  Yields the port.
@@ -314,6 +315,8 @@ def banner_server(data: bytes) -> Iterator[int]:
 
     def handler(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(data)
+        if close:
+            conn.shutdown(socket.SHUT_WR)
         _drain(conn, stop)
 
     with _tcp_server(handler) as port:

@@ -145,6 +145,30 @@ def test_the_size_cap_holds_with_and_without_content_length(http_files: HttpFile
         http.get(f"http://127.0.0.1:{port}/", Budget(2), limit=1000)
 
 
+def test_content_length_ends_the_read_and_a_shorter_body_is_cut_short() -> None:
+    # These servers keep the connection open after their answer (they ignore "Connection: close").
+    with banner_server(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello") as port:
+        started = time.monotonic()
+        assert http.get(f"http://127.0.0.1:{port}/", Budget(2), limit=1000) == b"hello"
+        assert time.monotonic() - started < 1.0  # the body is complete: no wait for a close
+    with banner_server(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nshort") as port, \
+            pytest.raises(FetchError, match=r": no answer within 1s$"):
+        http.get(f"http://127.0.0.1:{port}/", Budget(1), limit=1000)
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_short() -> None:
+    with banner_server(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nshort", close=True) as port, \
+            pytest.raises(FetchError, match=r": the answer was cut short \(5 of its 100 bytes\)$"):
+        http.get(f"http://127.0.0.1:{port}/", Budget(2), limit=1000)
+
+
+def test_headers_longer_than_the_limit_are_refused_wherever_the_blank_line_falls() -> None:
+    head = b"HTTP/1.0 200 OK\r\nX-Padding: " + b"a" * 20000 + b"\r\n\r\n"
+    with banner_server(head + b"body") as port, \
+            pytest.raises(FetchError, match=r"the answer's headers are longer than 16384 bytes$"):
+        http.get(f"http://127.0.0.1:{port}/", Budget(2), limit=1000)
+
+
 def test_redirects_are_not_followed() -> None:
     with banner_server(b"HTTP/1.0 302 Found\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n") as port, \
             pytest.raises(FetchError, match=r"answered 302 Found \(redirects are not followed\)$"):

@@ -186,10 +186,11 @@ def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, p
     body and the head (status line and headers)."""
     answer = bytearray()
     head: bytes | None = None
+    declared: int | None = None  # Content-Length: the read ends there, and a shorter body is cut short
     try:
         sock.settimeout(budget.remaining(phase))
         sock.sendall(message)
-        while True:
+        while declared is None or len(answer) - len(head or b"") - 4 < declared:
             sock.settimeout(budget.remaining(phase))  # one deadline for the whole answer, not one per read
             chunk = sock.recv(_CHUNK)
             if not chunk:
@@ -197,7 +198,11 @@ def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, p
             answer += chunk
             if head is None and b"\r\n\r\n" in answer:
                 head = bytes(answer[: answer.index(b"\r\n\r\n")])
+                if len(head) > _MAX_HEAD:  # the blank line may arrive in the read after the limit
+                    raise FetchError(f"{shown}: the answer's headers are longer than {_MAX_HEAD} bytes")
                 _status(head, shown, limit)
+                length = (_header(head, "content-length") or "").strip()
+                declared = int(length) if length.isascii() and length.isdigit() and len(length) <= 18 else None
             if head is None and len(answer) > _MAX_HEAD:
                 raise FetchError(f"{shown}: the answer's headers are longer than {_MAX_HEAD} bytes")
             if head is not None and len(answer) - len(head) - 4 > limit:
@@ -210,7 +215,10 @@ def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, p
         raise FetchError(f"{shown}: {clean(reason(exc))}") from None
     if head is None:
         raise FetchError(f"{shown}: the server closed the connection before a complete answer")
-    return bytes(answer[len(head) + 4:]), head
+    body = bytes(answer[len(head) + 4:])
+    if declared is not None and len(body) < declared:
+        raise FetchError(f"{shown}: the answer was cut short ({len(body)} of its {declared} bytes)")
+    return body[:declared] if declared is not None else body, head
 
 
 def _header(head: bytes, wanted: str) -> str | None:
