@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from hypothesis import strategies as st
 from pki import CA, Issued, write_pem
 from runner import Outcome, run
 from servers import openssl_server
+from test_one_verdict import run_json as one_verdict_json
 
 from check_tls_expiry import main
 
@@ -96,14 +96,7 @@ def two_addresses(tmp_path: Path, first: Issued, second: Issued, chain: Sequence
 
 
 def run_json(*argv: object) -> dict[str, Any]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([*(str(arg) for arg in argv), "--output", "json"])
-    text = out.getvalue()
-    assert code == 0 and err.getvalue() == "", (code, err.getvalue(), text)
-    assert text.endswith("\n") and text.count("\n") == 1, text
-    document: dict[str, Any] = json.loads(text)
-    return document
+    return one_verdict_json(argv)  # the JSON contract, checked once (tests/test_one_verdict.py)
 
 
 def status_text(outcome: Outcome, endpoint: str) -> str:

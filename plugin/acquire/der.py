@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["CERTIFICATE_LABELS", "SEQUENCE", "Block", "Tlv", "element", "header", "oid_text", "pem_blocks",
-           "trusted_certificate"]
+__all__ = ["CERTIFICATE_LABELS", "SEQUENCE", "Block", "Tlv", "children", "element", "header", "oid_text",
+           "pem_blocks", "trusted_certificate"]
 
 SEQUENCE = 0x30
 CERTIFICATE_LABELS = frozenset({b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"})
@@ -81,6 +81,24 @@ def header(data: bytes, offset: int, limit: int | None = None) -> Tlv | None:
     if position + length > limit:
         return None
     return Tlv(tag, position, position + length)
+
+
+def children(data: bytes, parent: Tlv, most: int | None = None) -> list[Tlv]:
+    """The elements inside a constructed ``parent`` (the first ``most``), up to the first one that cannot be
+    read, one whose end is unknown (BER's indefinite length: nothing after it can be located without decoding
+    it), or BER's end-of-contents."""
+    end = len(data) if parent.end is None else min(parent.end, len(data))
+    found: list[Tlv] = []
+    position = parent.start
+    while position < end and (most is None or len(found) < most):
+        child = header(data, position, end)
+        if child is None or (child.tag == 0 and child.end == child.start):  # end-of-contents
+            break
+        found.append(child)
+        if child.end is None:
+            break
+        position = child.end
+    return found
 
 
 def element(data: bytes, offset: int) -> tuple[int, int, int]:

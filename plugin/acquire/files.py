@@ -34,7 +34,7 @@ from ..certinfo import CertificateParseError, CertInfo
 from ..errors import CertificateFileError, InputError, UsageError
 from ..sanitize import clean
 from . import pkcs12  # no cryptography import until a keystore is opened
-from .der import CERTIFICATE_LABELS, Block, Tlv, header, pem_blocks, trusted_certificate
+from .der import CERTIFICATE_LABELS, Block, Tlv, children, header, pem_blocks, trusted_certificate
 from .presented import Expected, Presented, Verification
 
 __all__ = ["MAX_FILE_SIZE", "load_expected", "load_file", "read_regular"]
@@ -239,29 +239,13 @@ def _holds(shown: str, kinds: list[tuple[str, str | None]], *, text: bool) -> st
 # --- DER ----------------------------------------------------------------------------------------------------------
 
 
-def _children(data: bytes, parent: Tlv, most: int) -> list[Tlv]:
-    """The first ``most`` elements inside a constructed ``parent`` (fewer where one cannot be read)."""
-    end = len(data) if parent.end is None else parent.end
-    children: list[Tlv] = []
-    position = parent.start
-    while position < end and len(children) < most:
-        child = header(data, position, end)
-        if child is None:
-            break
-        children.append(child)
-        if child.end is None:
-            break  # its end is unknown without decoding it, so nothing after it can be located
-        position = child.end
-    return children
-
-
 def _small_integer(data: bytes, tlv: Tlv) -> int | None:
     return data[tlv.start] if tlv.tag == _INTEGER and tlv.end == tlv.start + 1 else None
 
 
 def _der_kind(data: bytes, outer: Tlv) -> tuple[str, str | None] | None:
     """What a DER SEQUENCE is when it is recognisably not a certificate; None when it may be one."""
-    elements = _children(data, outer, 3)
+    elements = children(data, outer, 3)
     tags = [element.tag for element in elements]
     version = _small_integer(data, elements[0]) if elements else None
     if version in (0, 1) and tags[1:3] == [_SEQUENCE, _OCTET_STRING]:  # PKCS#8 PrivateKeyInfo
@@ -278,7 +262,7 @@ def _der_kind(data: bytes, outer: Tlv) -> tuple[str, str | None] | None:
             return "a PKCS#7 bundle (.p7b, DER)", _P7_HINT
         return "a PKCS#7/CMS message (DER)", None
     if tags == [_SEQUENCE, _SEQUENCE, _BIT_STRING]:  # something signed: a certificate, a CSR or a CRL
-        inner = [element.tag for element in _children(data, elements[0], 4)]
+        inner = [element.tag for element in children(data, elements[0], 4)]
         if inner == [_INTEGER, _SEQUENCE, _SEQUENCE, _CONTEXT_0]:  # version, subject, key, attributes
             return "a certificate signing request (CSR, DER)", None
         # A CRL: [version,] algorithm, issuer, thisUpdate. A v1 certificate has serial, algorithm, issuer, validity.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import CertificateFileError, InputError
-from .der import SEQUENCE, Tlv, header
+from .der import SEQUENCE, Tlv, children, header
 
 __all__ = ["MAX_ITERATIONS", "certificates", "is_pfx"]
 
@@ -113,37 +113,21 @@ def _iterations(data: bytes, outer: Tlv) -> int:
     total = 0
     pending = [outer]
     while pending:
-        children = _children(data, pending.pop())
-        tags = [child.tag for child in children]
+        elements = children(data, pending.pop())
+        tags = [child.tag for child in elements]
         if tags[:2] == [_OCTET_STRING, _INTEGER]:  # a PBE parameter: salt, iteration count
-            total += _count(data, children[1])
+            total += _count(data, elements[1])
         elif tags[:3] == [SEQUENCE, _OCTET_STRING, _INTEGER]:  # MacData: mac, salt, iterations (default 1)
-            total += _count(data, children[2])
-        if tags[:2] == [_OID, _CONTEXT_0] and data[children[0].start : children[0].end] == _ID_DATA:
-            inner = _children(data, children[1])  # ContentInfo{data}: [0] EXPLICIT OCTET STRING holding DER
+            total += _count(data, elements[2])
+        if tags[:2] == [_OID, _CONTEXT_0] and data[elements[0].start : elements[0].end] == _ID_DATA:
+            inner = children(data, elements[1])  # ContentInfo{data}: [0] EXPLICIT OCTET STRING holding DER
             if inner and inner[0].tag == _OCTET_STRING and inner[0].end is not None:
                 nested = header(data, inner[0].start, inner[0].end)
                 if nested is not None and nested.tag == SEQUENCE:
                     pending.append(nested)
             continue  # its [0] is handled here; nothing else in it
-        pending.extend(child for child in children if child.tag & _CONSTRUCTED)
+        pending.extend(child for child in elements if child.tag & _CONSTRUCTED)
     return total
-
-
-def _children(data: bytes, parent: Tlv) -> list[Tlv]:
-    """The elements inside a constructed ``parent``, up to BER's end-of-contents or the first unreadable one."""
-    end = len(data) if parent.end is None else min(parent.end, len(data))
-    children: list[Tlv] = []
-    position = parent.start
-    while position < end:
-        child = header(data, position, end)
-        if child is None or (child.tag == 0 and child.end == child.start):  # end-of-contents closes BER's indefinite
-            break
-        children.append(child)
-        if child.end is None:
-            break  # its end is unknown without decoding it, so nothing after it can be located
-        position = child.end
-    return children
 
 
 def _count(data: bytes, tlv: Tlv) -> int:
