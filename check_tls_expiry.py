@@ -482,8 +482,9 @@ def _json_failure(endpoint: str, error: CheckError | BackstopTimeout) -> str:
 
 def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation]]:
     """Validate the target; return the endpoint's name and the acquire+evaluate job. Raises UsageError."""
-    # Imported here, not at the top: --help, --version and usage errors need none of this (and tests patch
-    # plugin.evaluate.evaluate, which a top-level import would have bound already).
+    # Imported here, not at the top: tests patch plugin.evaluate.evaluate, which a top-level import would have
+    # bound already. (The parser itself imports plugin.evaluate.engine for --issuer's and --max-validity's
+    # validators, so --help pays for that module; a check imports it anyway.)
     from plugin.budget import Budget
     from plugin.evaluate import Policy, evaluate
     from plugin.target import Target, parse_host, split_addresses
