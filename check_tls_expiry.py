@@ -359,6 +359,10 @@ def _client(options: argparse.Namespace) -> ClientCert | None:
             if value is not None:
                 raise UsageError(f"{flag} only applies to --client-cert")
         return None
+    for flag, path in (("--client-cert", options.client_cert), ("--client-key", options.client_key)):
+        # OpenSSL opens these itself: a FIFO or a device there would block the check before any timeout runs.
+        if path is not None and os.path.exists(path) and not os.path.isfile(path):
+            raise UsageError(f"{flag} {clean(path, 120)} is not a regular file")
     from plugin.acquire.tls import ClientCert
     from plugin.errors import InputError
 

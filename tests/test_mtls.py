@@ -5,6 +5,7 @@ refuses any other), on TLS 1.3 and TLS 1.2, with client certificates made per te
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -136,6 +137,11 @@ def test_bad_client_options_are_usage_errors(client_ca: CA, root_ca: CA, tmp_pat
         "--client-cert cannot be used with --file": ["--file", cert, "--client-cert", cert],
         "cannot load the client certificate and key": [*base, "--client-cert", cert],  # no key in the file
     }
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)  # OpenSSL would wait on it for a writer, before any timeout runs
+    cases[f"--client-cert {fifo} is not a regular file"] = [*base, "--client-cert", fifo]
+    cases[f"--client-key {fifo} is not a regular file"] = [*base, "--client-cert", cert, "--client-key", fifo]
+    cases[f"--client-cert {tmp_path} is not a regular file"] = [*base, "--client-cert", tmp_path]
     for expected, argv in cases.items():
         result = run(capsys, *argv)
         assert result.code == 3 and expected in result.status, (expected, result.status)
