@@ -99,9 +99,20 @@ class Reply:
         return data if self.cut is None else data[: self.cut]
 
     def delivered(self) -> bytes | None:
-        """What follows the first blank line on the wire (the body a client reads), None without one."""
+        """What follows the first blank line on the wire (the body a client reads), None without one; with a
+        readable Content-Length only that many bytes (the client stops reading there, as HTTP says)."""
         wire = self.wire()
-        return wire.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in wire else None
+        if b"\r\n\r\n" not in wire:
+            return None
+        head, body = wire.split(b"\r\n\r\n", 1)
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                value = value.strip()
+                if value.isascii() and value.isdigit() and len(value) <= 18:
+                    return body[: int(value)]
+                break
+        return body
 
 
 def clean_reply(body: bytes, content_type: str) -> Reply:
