@@ -30,8 +30,9 @@ from plugin.thresholds import DEFAULT_CRITICAL, DEFAULT_WARNING, Threshold, conf
 if TYPE_CHECKING:
     from plugin.acquire.tls import ClientCert
     from plugin.budget import Budget
+    from plugin.evaluate import Policy
     from plugin.evaluate.findings import Evaluation
-    from plugin.target import Proxy
+    from plugin.target import HostName, Proxy
 
 __all__ = ["build_parser", "main"]
 
@@ -107,24 +108,23 @@ def _threshold(text: str) -> Threshold:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 3600")
-    return value
+def _seconds(most: float, shown: str) -> Callable[[str], float]:
+    """An argparse ``type``: a number of seconds above 0 and at most ``most`` (``shown`` in the message)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= most:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and {shown}")
+        return value
+
+    return parse
 
 
-def _max_age(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 30 * 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 2592000 (30 days)")
-    return value
+_timeout = _seconds(3600, "3600")
+_max_age = _seconds(30 * 86400, "2592000 (30 days)")
 
 
 def _escaped(text: str) -> str:
@@ -298,6 +298,8 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
             network_only.append("-4/-6")
         if network_only:
             raise UsageError(f"{', '.join(network_only)} cannot be used with --file (file mode does not connect)")
+    elif options.password_file is not None:
+        raise UsageError("--password-file only applies to a PKCS#12 --file")
     _trust_paths(options.cafile, options.capath)
     options.via = _proxy(options)
     options.client = _client(options)
@@ -366,21 +368,26 @@ def _client(options: argparse.Namespace) -> ClientCert | None:
     from plugin.acquire.tls import ClientCert
     from plugin.errors import InputError
 
+    password = None
+    if options.client_key_password_file is not None:
+        password = _first_line(options.client_key_password_file, "--client-key-password-file")
     try:
-        password = None
-        if options.client_key_password_file is not None:
-            password = _first_line(options.client_key_password_file, "--client-key-password-file")
         return ClientCert.load(options.client_cert, options.client_key, password)
     except InputError as exc:  # like --cafile: a file that cannot be used is a usage error, before any I/O
         raise UsageError(exc.message) from None
 
 
 def _first_line(path: str, option: str) -> bytes:
-    """The first line of a small secret file (password, credentials), without its line end; never shown."""
+    """The first line of a small secret file (password, credentials), without its line end; never shown. Like
+    --cafile, a file that cannot be read is a usage error, found before any I/O."""
     from plugin.acquire.files import read_regular
+    from plugin.errors import InputError
 
     shown = f"{option} {clean(path, 120)}"
-    data = read_regular(path, shown, 4097)
+    try:
+        data = read_regular(path, shown, 4097)
+    except InputError as exc:
+        raise UsageError(exc.message) from None
     if len(data) > 4096:
         raise UsageError(f"{shown} must hold one line")
     return data.split(b"\n", 1)[0].removesuffix(b"\r")
@@ -396,14 +403,10 @@ def _proxy(options: argparse.Namespace) -> Proxy | None:
         raise UsageError("-4/-6 cannot be used with --proxy (the proxy resolves the name)")
     credentials = None
     if options.proxy_auth_file is not None:
-        from plugin.errors import InputError
-
         shown = f"--proxy-auth-file {clean(options.proxy_auth_file, 120)}"
-        try:  # like --cafile: a missing file is a usage error, found before any network I/O
-            line = _first_line(options.proxy_auth_file, "--proxy-auth-file")
+        line = _first_line(options.proxy_auth_file, "--proxy-auth-file")
+        try:
             credentials = line.decode("utf-8")
-        except InputError as exc:
-            raise UsageError(exc.message) from None
         except UnicodeDecodeError:
             raise UsageError(f"{shown} is not UTF-8 text") from None
         if not line:
@@ -411,6 +414,15 @@ def _proxy(options: argparse.Namespace) -> Proxy | None:
     from plugin.target import Proxy
 
     return Proxy.parse(options.proxy, credentials)
+
+
+def _policy(options: argparse.Namespace, name: HostName | None) -> Policy:
+    """The evaluation's policy, the same for file and network mode: what the options say a verdict depends on."""
+    from plugin.evaluate import Policy
+
+    return Policy(options.warning, options.critical, name, options.pins,
+                  Status[options.revocation_unavailable.upper()], max_validity=options.max_validity,
+                  issuers=tuple(options.issuer))
 
 
 def _trust_paths(cafile: str | None, capath: str | None) -> None:
@@ -490,7 +502,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     # bound already. (The parser itself imports plugin.evaluate.engine for --issuer's and --max-validity's
     # validators, so --help pays for that module; a check imports it anyway.)
     from plugin.budget import Budget
-    from plugin.evaluate import Policy, evaluate
+    from plugin.evaluate import evaluate
     from plugin.target import Target, parse_host, split_addresses
 
     budget = Budget(options.timeout)
@@ -498,8 +510,6 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
     def within_budget() -> None:
         budget.remaining("the evaluation of the chain")
 
-    if options.file is None and options.password_file is not None:
-        raise UsageError("--password-file only applies to a PKCS#12 --file")
     if options.file is not None:
         name = parse_host(options.host) if options.host is not None else None
         endpoint = clean(options.file, 120)
@@ -511,9 +521,8 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
             presented = load_file(options.file, options.password_file)
             # The trust store completes the path the way it would in a handshake (and gives days_root).
             anchors = Anchors.load(options.cafile, options.capath)
-            return evaluate(presented, Policy(options.warning, options.critical, name, options.pins,
-                                              max_validity=options.max_validity, issuers=tuple(options.issuer)),
-                            datetime.now(timezone.utc), anchors=anchors, check=within_budget)
+            return evaluate(presented, _policy(options, name), datetime.now(timezone.utc), anchors=anchors,
+                            check=within_budget)
     else:
         addresses: list[str | None] = [None]
         if options.address is not None:
@@ -542,9 +551,7 @@ def _assemble(options: argparse.Namespace) -> tuple[str, Callable[[], Evaluation
                 expected = load_expected(options.expect_file)
             trust = Trust(cafile=options.cafile, capath=options.capath, ignore=options.ignore_trust,
                           client=options.client)
-            policy = Policy(options.warning, options.critical, targets[0].verify, options.pins,
-                            Status[options.revocation_unavailable.upper()], max_validity=options.max_validity,
-                            issuers=tuple(options.issuer))
+            policy = _policy(options, targets[0].verify)
             probes = plan(targets, budget, every_address=options.all_addresses, key_types=options.all_key_types)
             fetches = Fetches(options.aia, options.crl, options.ocsp,
                               (options.acme_directory or True) if options.ari else False, options.cache)

@@ -61,6 +61,7 @@ class Cache:
     def __init__(self, directory: str, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.directory = directory
         self.max_age = max_age
+        self._pruned = False  # once a run: a check stores several entries, one listing of the directory is enough
 
     @classmethod
     def open(cls, directory: str, max_age: float = DEFAULT_MAX_AGE) -> Cache:
@@ -150,12 +151,14 @@ class Cache:
         except OSError:
             self._remove(temporary)
             return
-        self._prune()
+        if not self._pruned:
+            self._pruned = True
+            self._prune()
 
     def _prune(self) -> None:
         """Remove entries that expired a day ago (an entry's mtime is its expiry) and temporary files a crashed
-        writer left. Only after a fetch, so a warm check never lists the directory. Entries of certificates no
-        longer served (an old serial's OCSP answer or ARI window) would otherwise stay forever."""
+        writer left. After the first store of a run only, so a warm check never lists the directory. Entries of
+        certificates no longer served (an old serial's OCSP answer or ARI window) would otherwise stay forever."""
         old = time.time() - _PRUNE_AFTER
         try:
             names = os.listdir(self.directory)

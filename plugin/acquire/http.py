@@ -38,7 +38,7 @@ from ..sanitize import clean
 from ..target import Proxy, Target
 from .connect import connect, reason, resolve
 
-__all__ = ["MAX_URL", "Answer", "fetch", "get", "post"]
+__all__ = ["MAX_URL", "Answer", "fetch", "get", "post", "status_line"]
 
 MAX_URL = 2048
 _CHUNK = 16384
@@ -200,9 +200,7 @@ def _exchange(sock: socket.socket, message: bytes, budget: Budget, limit: int, p
                 head = bytes(answer[: answer.index(b"\r\n\r\n")])
                 if len(head) > _MAX_HEAD:  # the blank line may arrive in the read after the limit
                     raise FetchError(f"{shown}: the answer's headers are longer than {_MAX_HEAD} bytes")
-                _status(head, shown, limit)
-                length = (_header(head, "content-length") or "").strip()
-                declared = int(length) if length.isascii() and length.isdigit() and len(length) <= 18 else None
+                declared = _status(head, shown, limit)
             if head is None and len(answer) > _MAX_HEAD:
                 raise FetchError(f"{shown}: the answer's headers are longer than {_MAX_HEAD} bytes")
             if head is not None and len(answer) - len(head) - 4 > limit:
@@ -247,22 +245,31 @@ def _retry_after(value: str | None) -> float | None:
     return max(moment.timestamp() - time.time(), 0.0)
 
 
-def _status(head: bytes, shown: str, limit: int) -> None:
-    """Refuse anything but 200, and a declared length above the cap, as soon as the headers are in."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    # isascii(): str.isdigit() is also true for "²", which int() refuses; three digits: an HTTP status code.
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()
-                                                                    and len(parts[1]) == 3):
-        raise FetchError(f"{shown}: the answer is not HTTP ({clean(lines[0], 60)!r})")
-    code, text = int(parts[1]), clean(parts[2] if len(parts) > 2 else "", 60)
+def status_line(line: str) -> tuple[int, str] | None:
+    """The code and (cleaned) reason of an HTTP status line, None when it is not one. For the fetches here and
+    for the proxy's answer to CONNECT. isascii(): str.isdigit() is also true for "²", which int() refuses."""
+    parts = line.split(" ", 2)
+    code = parts[1] if len(parts) > 1 else ""
+    if not parts[0].startswith("HTTP/") or not (code.isascii() and code.isdigit() and len(code) == 3):
+        return None
+    return int(code), clean(parts[2] if len(parts) > 2 else "", 60)
+
+
+def _status(head: bytes, shown: str, limit: int) -> int | None:
+    """Refuse anything but 200, and a declared length above the cap, as soon as the headers are in; return the
+    declared Content-Length (None without a readable one), where the read ends."""
+    first = head.decode("latin-1").split("\r\n", 1)[0]
+    status = status_line(first)
+    if status is None:
+        raise FetchError(f"{shown}: the answer is not HTTP ({clean(first, 60)!r})")
+    code, text = status
     if code != 200:
         redirect = " (redirects are not followed)" if 300 <= code < 400 else ""
         raise FetchError(f"{shown}: answered {code} {text}".rstrip() + redirect)
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        length = value.strip()
-        if name.strip().lower() == "content-length" and length.isascii() and length.isdigit() and \
-                (len(length) > 18 or int(length) > limit):
-            declared = f"{int(length)} bytes" if len(length) <= 18 else "a Content-Length of more than 18 digits"
-            raise FetchError(f"{shown}: {declared}, more than the {limit} accepted")
+    length = _header(head, "content-length") or ""
+    if not (length.isascii() and length.isdigit()):
+        return None
+    if len(length) > 18 or int(length) > limit:
+        declared = f"{int(length)} bytes" if len(length) <= 18 else "a Content-Length of more than 18 digits"
+        raise FetchError(f"{shown}: {declared}, more than the {limit} accepted")
+    return int(length)

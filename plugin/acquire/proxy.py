@@ -22,6 +22,7 @@ from ..errors import NetworkError, PhaseTimeout
 from ..sanitize import clean
 from ..target import Proxy, Target
 from .connect import connect, reason, resolve
+from .http import status_line
 
 __all__ = ["proxy_socket", "tunnel"]
 
@@ -77,11 +78,11 @@ def _exchange(sock: socket.socket, request: bytes, proxy: Proxy, authority: str,
         raise budget.expired(phase) from None
     except OSError as exc:
         raise NetworkError(f"the proxy {proxy.display}: {clean(reason(exc), 120)}") from None
-    status = head.decode("latin-1").split("\n", 1)[0].strip()
-    parts = status.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise NetworkError(f"the proxy {proxy.display} did not answer CONNECT in HTTP ({clean(status, 60)!r})")
-    code, text = int(parts[1]), clean(parts[2] if len(parts) > 2 else "", 60)
+    first = head.decode("latin-1").split("\n", 1)[0].strip()
+    status = status_line(first)
+    if status is None:
+        raise NetworkError(f"the proxy {proxy.display} did not answer CONNECT in HTTP ({clean(first, 60)!r})")
+    code, text = status
     if 200 <= code < 300:
         return
     said = f"{code} {text}".rstrip()

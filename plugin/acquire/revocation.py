@@ -135,10 +135,9 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
 
     run_concurrently(len(missing), work, share, name="revocation", grace=0.05)
     for (position, source, url, _), key, data, hit in zip(jobs, keys, fetched, kept):
-        if hit is not None or isinstance(data, bytes):
+        answer = hit if hit is not None else data
+        if isinstance(answer, bytes):
             judge = _judge if source == "CRL" else _judge_ocsp
-            answer = hit if hit is not None else data
-            assert isinstance(answer, bytes)
             verdict = judge(position, path[position], path[position + 1], answer, url)
             verdicts.append(verdict._replace(cached=hit is not None))
             # An OCSP answer without nextUpdate says "newer information is always available" (RFC 6960
@@ -148,7 +147,7 @@ def check(presented: Presented, budget: Budget, *, crl: bool = True, ocsp: bool 
                 if cache is not None and hit is None:
                     cache.store(key, answer, _until(cache, verdict))
         else:
-            why = data.message if data is not None else f"{clean(url, 200)}: the fetch did not finish in time"
+            why = answer.message if answer is not None else f"{clean(url, 200)}: the fetch did not finish in time"
             verdicts.append(Revocation(position, "unavailable", source=source, url=url, why=why))
     if cache is not None:
         _keep_verdicts(presented, settled, cache)

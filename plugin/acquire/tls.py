@@ -14,7 +14,6 @@ left of the one ``-t`` budget and names itself when it runs out.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import re
@@ -59,7 +58,8 @@ class ClientCert(NamedTuple):
     @classmethod
     def load(cls, cert: str, key: str | None, password: bytes | None) -> ClientCert:
         """Checked: the files load, the key matches; InputError saying what is wrong otherwise."""
-        from .der import pem_blocks
+        from ..errors import CheckError
+        from .files import load_file
 
         shown = clean(cert, 120)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -71,14 +71,11 @@ class ClientCert(NamedTuple):
             raise InputError(_load_failure(exc, shown, key, password is not None)) from None
         except OSError as exc:
             raise InputError(f"cannot read --client-cert {shown}: {clean(exc.strerror or str(exc))}") from None
-        try:
-            with open(cert, "rb") as handle:
-                blocks, _ = pem_blocks(handle.read(4 * 1024 * 1024))
-        except OSError as exc:
-            raise InputError(f"cannot read --client-cert {shown}: {clean(exc.strerror or str(exc))}") from None
-        certificates = [base64.b64decode(b"".join(block.body.split())) for block in blocks
-                        if block.label == b"CERTIFICATE"]
-        return cls(cert, key, password, certificates[0] if certificates else b"")
+        try:  # the certificate itself, read by file mode's rules (its key, if there, is skipped)
+            der = load_file(cert).certificates[0][0]
+        except CheckError as exc:
+            raise InputError(f"--client-cert {shown}: {exc.message}") from None
+        return cls(cert, key, password, der)
 
     def __repr__(self) -> str:
         return f"ClientCert({self.cert!r}, {self.key!r})"
