@@ -75,6 +75,7 @@ examples:
   check_tls_expiry -H nas.internal --cafile /etc/ssl/private-ca.pem
   check_tls_expiry -H mail.example.com --starttls smtp -p 587
   check_tls_expiry -H db.example.com --starttls postgres
+  check_tls_expiry --endpoint 'mail.example.com:587;--starttls=smtp;-w=21d'
   check_tls_expiry --file /etc/ssl/certs/ssl-cert-snakeoil.pem
 """
 
@@ -143,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-H", "--host", metavar="NAME",
                        help="DNS name or IP address of the endpoint; used to connect, for SNI and to verify the "
                             "certificate's name. Unicode names are sent as IDNA A-labels.")
+    where.add_argument("--endpoint", metavar="SPEC",
+                       help="the endpoint and its options as one argument, NAME[:PORT][;OPTION...] (IPv6 as "
+                            "[ADDR]:PORT; options as --name=value), e.g. mail.example.com;--starttls=smtp: what a "
+                            "Zabbix item discovered from a list passes; instead of -H and -p")
     where.add_argument("-I", "--address", metavar="ADDR", action="append",
                        help="connect to this address instead of resolving --host; SNI and name verification still "
                             "use the host name. Several (a comma list, or -I repeated; IPv6 bare or in brackets): "
@@ -271,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nagios: status line, long output and perfdata (default); json: one JSON line for a Zabbix "
                           "external check, always exit 0, failures inside the JSON, default timeout "
                           f"{JSON_TIMEOUT:g}s")
+    running.add_argument("--zabbix-discovery", metavar="LIST",
+                     help="print Zabbix low-level discovery JSON for a list of --endpoint SPECs separated by "
+                          "whitespace, and exit (the only option in this mode; nothing is checked)")
     running.add_argument("-v", "--verbose", action="count", default=0,
                      help="-v: list every certificate; -vv: connection details; -vvv: debug, with tracebacks")
     running.add_argument("-V", "--version", action="version", version=f"check_tls_expiry {__version__}")
@@ -279,8 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     options = parser.parse_args(argv)
+    if options.endpoint is not None:
+        options = _expanded(parser, sys.argv[1:] if argv is None else argv, options)
     if options.file is None and options.host is None:
-        raise UsageError("give an endpoint with -H/--host, or a certificate file with --file")
+        raise UsageError("give an endpoint with -H/--host (or --endpoint), or a certificate file with --file")
     if options.file is not None:
         given = (("--address", options.address), ("--sni", options.sni), ("--port", options.port),
                  ("--all-addresses", options.all_addresses or None),
@@ -325,6 +335,43 @@ def _options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpars
     if problem is not None:
         raise UsageError(problem)
     return options
+
+
+def _expanded(parser: argparse.ArgumentParser, argv: list[str], options: argparse.Namespace) -> argparse.Namespace:
+    """Parse ``argv`` again with the --endpoint spec's ``-H NAME [-p PORT] OPTION...`` after it."""
+    from plugin.endpoint_spec import parse_spec
+
+    for flag, given in (("-H/--host", options.host), ("-p/--port", options.port), ("--file", options.file)):
+        if given is not None:
+            raise UsageError(f"--endpoint cannot be used with {flag} (the entry gives the name and the port)")
+    spec = parse_spec(options.endpoint)
+    try:
+        return parser.parse_args([*argv, *spec.argv])
+    except UsageError as exc:
+        raise UsageError(f"endpoint {clean(spec.text, 120)!r}: {exc.message}") from None
+
+
+def _discovery(argv: list[str]) -> str:
+    """``--zabbix-discovery LIST``: one LLD row per distinct entry, from the same parser as a check's."""
+    from plugin.endpoint_spec import parse_spec, split_list
+    from plugin.present.discovery import discovery_error, render_discovery
+
+    if len(argv) == 1 and argv[0].startswith("--zabbix-discovery="):
+        argv = argv[0].split("=", 1)
+    if len(argv) != 2 or argv[0] != "--zabbix-discovery":
+        return discovery_error("--zabbix-discovery takes one argument, the list of endpoints, and no other option")
+    parser = build_parser()
+    rows = []
+    for entry in split_list(argv[1]):
+        row = {"{#TLS.ENDPOINT}": entry, "{#TLS.HOST}": "", "{#TLS.PORT}": "", "{#TLS.STARTTLS}": ""}
+        try:  # an entry that does not parse is listed all the same: its items then say why, as a problem
+            options = parser.parse_args(parse_spec(entry).argv)
+            row.update({"{#TLS.HOST}": options.host, "{#TLS.PORT}": str(_port(options)),
+                        "{#TLS.STARTTLS}": options.starttls or ""})
+        except UsageError:
+            pass
+        rows.append(row)
+    return render_discovery(rows)
 
 
 def _pins(texts: list[str]) -> tuple[str, ...]:
@@ -437,7 +484,10 @@ def _trust_paths(cafile: str | None, capath: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one check and print its result; return the exit code (0-3; always 0 with --output json)."""
     _tolerant_stdout()
-    json_mode = _wants_json(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    if any(arg == "--zabbix-discovery" or arg.startswith("--zabbix-discovery=") for arg in args):
+        return _emit(_discovery(args), 0)  # its own mode, whose every answer is JSON for a discovery rule
+    json_mode = _wants_json(args)
     parser = build_parser()
     try:
         options = _options(parser, argv)
