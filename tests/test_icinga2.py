@@ -35,7 +35,9 @@ PLUGIN = ROOT / "check_tls_expiry.py"
 COMMAND = "tls_expiry"
 PREFIX = "tls_expiry_"
 # argparse dests deliberately left out of the CheckCommand: --output json is for Zabbix external checks.
-NOT_MAPPED = {"help", "version", "output"}
+# --endpoint and --zabbix-discovery pack options into one argument for Zabbix, whose keys cannot leave a
+# parameter out; Icinga 2 passes each option as its own argument, so the CheckCommand maps those instead.
+NOT_MAPPED = {"help", "version", "output", "endpoint", "zabbix_discovery"}
 SHORT_ONLY_VARS = {"-4": "ipv4", "-6": "ipv6"}
 
 
