@@ -493,8 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         options = _options(parser, argv)
         endpoint, job = _assemble(options)
     except UsageError as exc:
-        if json_mode:
-            return _emit(_json_failure("", exc), 0)
+        if json_mode:  # a discovered item's entry names the endpoint even when it does not parse
+            return _emit(_json_failure(_entry(args), exc), 0)
         return _emit(f"{NAME} UNKNOWN - {clean(exc.message, 300, keep_escapes=True)}\n{parser.format_usage()}",
                      int(Status.UNKNOWN))
     except SystemExit as exc:  # --help / --version: already printed
@@ -538,6 +538,17 @@ def _wants_json(argv: list[str]) -> bool:
         if arg == "--output=json" or (arg == "--output" and argv[index + 1 : index + 2] == ["json"]):
             return True
     return False
+
+
+def _entry(argv: list[str]) -> str:
+    """The --endpoint entry as given (the last, as argparse takes it), or ""."""
+    entry = ""
+    for index, arg in enumerate(argv):
+        if arg == "--endpoint" and index + 1 < len(argv):
+            entry = argv[index + 1]
+        elif arg.startswith("--endpoint="):
+            entry = arg[len("--endpoint="):]
+    return clean(entry, 200)
 
 
 def _json_failure(endpoint: str, error: CheckError | BackstopTimeout) -> str:

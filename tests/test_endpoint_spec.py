@@ -178,6 +178,7 @@ def test_discovery_lists_a_bad_entry_so_its_item_reports_why(capsys: pytest.Capt
     assert main(["--output", "json", "--endpoint", entry]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["state"] == "UNKNOWN" and document["result"]["value"] == "error"
+    assert document["endpoint"] == entry  # the item says which entry it is about
 
 
 @pytest.mark.parametrize("argv", [
